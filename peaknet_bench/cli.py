@@ -1,0 +1,64 @@
+"""The `peaknet-bench` command: `peaknet-bench <noun> <verb> [options]`.
+
+Each concept folder defines its sub-commands in its own `commands.py` with a
+`register(subparsers)` function; this file only wires them together. Handlers import
+their heavy dependencies (torch, ray) lazily so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from peaknet_bench import __version__
+from peaknet_bench.errors import InputError
+
+# Modules that contribute sub-commands, in the order they appear in --help.
+COMMAND_MODULES = [
+    "peaknet_bench.quickstart",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="peaknet-bench",
+        description=(
+            "Dataset, benchmark and reference pipeline for Bragg peak finding in serial "
+            "crystallography. Progress and logs go to stderr; results to stdout "
+            "(one JSON object with --json)."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"peaknet-bench {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except InputError as exc:
+        print(f"peaknet-bench: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("peaknet-bench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
