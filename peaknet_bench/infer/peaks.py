@@ -1,0 +1,136 @@
+"""Segmentation → peaks: connected components of the peak class turned into a PeakList.
+
+Centroids are weighted by the *detector image* (not the network's probabilities), and
+intensities are real integrals above a local background measured on a ring around
+each component — never a placeholder. All per-component statistics are computed with
+`np.bincount` over the labelled image: no Python loop per component.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from peaknet_bench.frame import PeakList
+from peaknet_bench.geometry import Assembler
+
+_EIGHT = np.ones((3, 3), dtype=bool)
+
+
+@dataclass
+class ExtractionConfig:
+    """How components become peaks."""
+
+    min_pixels: int = 1  # smaller components are dropped
+    max_pixels: int = 400  # larger ones are not Bragg peaks (streaks, rings)
+    background_gap: int = 1  # pixels skipped around a component before its background ring (peak tails)
+    background_ring: int = 3  # ring width (pixels) for the local background
+    max_peaks: int = 2048  # CXI limit; the strongest are kept
+
+
+def extract_peaks(
+    segmentation: np.ndarray,
+    image: np.ndarray,
+    good: np.ndarray | None = None,
+    config: ExtractionConfig | None = None,
+) -> dict[str, np.ndarray]:
+    """Components of a boolean (H, W) mask as peaks in the image's own (row, col) coordinates.
+
+    Returns columns row, col (intensity-weighted centroid), intensity (Σ(v − local bg)),
+    max_intensity, npix, background. `good` (True = usable pixel) excludes bad pixels from
+    components, centroids and backgrounds.
+    """
+    cfg = config or ExtractionConfig()
+    seg = np.asarray(segmentation, dtype=bool)
+    img = np.asarray(image, dtype=np.float64)
+    if seg.shape != img.shape:
+        raise ValueError(f"segmentation {seg.shape} and image {img.shape} differ in shape")
+    if good is not None:
+        seg = seg & good
+    labels, n = ndimage.label(seg, structure=_EIGHT)
+    empty = {k: np.zeros(0) for k in ("row", "col", "intensity", "max_intensity", "npix", "background")}
+    if n == 0:
+        return empty
+    flat = labels.ravel()
+    on = flat > 0
+    lab = flat[on]
+    vals = img.ravel()[on]
+    npix = np.bincount(lab, minlength=n + 1)[1:]
+    # Local background: mean of the good pixels in a ring `background_gap` pixels away from each
+    # component (so its tails do not bias it), `background_ring` pixels wide.
+    inner = 2 * cfg.background_gap + 1
+    outer = inner + 2 * cfg.background_ring
+    near = ndimage.binary_dilation(seg, structure=np.ones((inner, inner), bool))
+    grown = ndimage.grey_dilation(labels, size=(outer, outer))
+    ring = (grown > 0) & ~near
+    if good is not None:
+        ring &= good
+    ring_lab = grown[ring]
+    ring_sum = np.bincount(ring_lab, weights=img[ring], minlength=n + 1)[1:]
+    ring_n = np.bincount(ring_lab, minlength=n + 1)[1:]
+    background = np.divide(ring_sum, ring_n, out=np.zeros(n), where=ring_n > 0)
+    above = vals - background[lab - 1]
+    intensity = np.bincount(lab, weights=above, minlength=n + 1)[1:]
+    peak_max = np.full(n + 1, -np.inf)
+    np.maximum.at(peak_max, lab, above)
+    # Centroid weighted by the background-subtracted signal, clipped at 0 so noise below the
+    # background cannot drag it; components with no positive signal use the plain mean.
+    rows, cols = np.divmod(np.nonzero(on)[0], seg.shape[1])
+    w = np.clip(above, 0.0, None)
+    wsum = np.bincount(lab, weights=w, minlength=n + 1)[1:]
+    use_w = wsum > 0
+    weight = np.where(use_w[lab - 1], w, 1.0)
+    wtot = np.bincount(lab, weights=weight, minlength=n + 1)[1:]
+    row = np.bincount(lab, weights=weight * rows, minlength=n + 1)[1:] / wtot
+    col = np.bincount(lab, weights=weight * cols, minlength=n + 1)[1:] / wtot
+    keep = (npix >= cfg.min_pixels) & (npix <= cfg.max_pixels)
+    order = np.argsort(-intensity[keep], kind="stable")[: cfg.max_peaks]
+    idx = np.nonzero(keep)[0][order]
+    idx.sort()  # raster order of first pixel, as the labels are assigned
+    return {
+        "row": row[idx], "col": col[idx], "intensity": intensity[idx], "max_intensity": peak_max[1:][idx],
+        "npix": npix[idx].astype(np.float64), "background": background[idx],
+    }
+
+
+def segmentation_to_peaks(
+    segmentation: np.ndarray,
+    image: np.ndarray,
+    assembler: Assembler,
+    offset: tuple[int, int] = (0, 0),
+    good: np.ndarray | None = None,
+    config: ExtractionConfig | None = None,
+) -> PeakList:
+    """Peaks of a model-input-sized segmentation, mapped back to slab (fs, ss, panel).
+
+    `offset` is the (row, col) of the model input's origin in the assembled image (negative
+    when the input was padded); components whose centroid falls in padding or a panel gap
+    are discarded. `good` defaults to the geometry's panel pixels, so padding and gaps never
+    count as background.
+    """
+    if good is None:
+        good = window(assembler.assembled_mask(), offset, np.shape(segmentation), fill=False)
+    cols = extract_peaks(segmentation, image, good, config)
+    row = cols["row"] + offset[0]
+    col = cols["col"] + offset[1]
+    panel, fs, ss = assembler.image_to_slab(row, col)
+    keep = panel >= 0
+    return PeakList(
+        fs=fs[keep], ss=ss[keep], panel=panel[keep], intensity=cols["intensity"][keep],
+        max_intensity=cols["max_intensity"][keep], npix=cols["npix"][keep],
+    )
+
+
+def window(image: np.ndarray, offset: tuple[int, int], shape: tuple[int, int], fill=0) -> np.ndarray:
+    """The (H, W) window of `image` whose origin is at `offset` (may be negative or run past the
+    edge: those pixels get `fill`)."""
+    out = np.full(tuple(shape), fill, dtype=np.asarray(image).dtype)
+    r0, c0 = offset
+    h, w = shape
+    src_r = slice(max(r0, 0), min(r0 + h, image.shape[0]))
+    src_c = slice(max(c0, 0), min(c0 + w, image.shape[1]))
+    if src_r.start < src_r.stop and src_c.start < src_c.stop:
+        out[src_r.start - r0 : src_r.stop - r0, src_c.start - c0 : src_c.stop - c0] = image[src_r, src_c]
+    return out

@@ -1,0 +1,88 @@
+"""Segmentation → peaks on hand-made masks."""
+
+import numpy as np
+import pytest
+
+from peaknet_bench.geometry import Assembler, Geometry, Panel, preset
+from peaknet_bench.infer.peaks import ExtractionConfig, extract_peaks, segmentation_to_peaks
+
+
+def _gauss(shape, r0, c0, amp, sigma=1.0):
+    r, c = np.mgrid[: shape[0], : shape[1]]
+    return amp * np.exp(-((r - r0) ** 2 + (c - c0) ** 2) / (2 * sigma**2))
+
+
+def test_single_blob_centroid_and_intensity():
+    img = 10.0 + _gauss((40, 40), 20.3, 15.6, 500.0)
+    seg = img > 60
+    out = extract_peaks(seg, img)
+    assert len(out["row"]) == 1
+    assert out["row"][0] == pytest.approx(20.3, abs=0.05)
+    assert out["col"][0] == pytest.approx(15.6, abs=0.05)
+    assert out["background"][0] == pytest.approx(10.0, abs=0.5)
+    # Integral of the part of the Gaussian inside the component, above the flat background.
+    truth = (img - 10.0)[seg].sum()
+    assert out["intensity"][0] == pytest.approx(truth, rel=0.02)
+
+
+def test_diagonal_touching_blobs_merge_and_separate_blobs_do_not():
+    seg = np.zeros((10, 10), bool)
+    seg[2, 2] = seg[3, 3] = True  # diagonal neighbours: one component (8-connectivity)
+    seg[7, 7] = True
+    img = np.where(seg, 100.0, 1.0)
+    out = extract_peaks(seg, img)
+    assert sorted(out["npix"].tolist()) == [1.0, 2.0]
+
+
+def test_size_cut_and_max_peaks():
+    seg = np.zeros((20, 20), bool)
+    seg[1:6, 1:6] = True  # 25 px
+    seg[10, 10] = True
+    seg[15, 15] = True
+    img = np.where(seg, 50.0, 0.0)
+    img[15, 15] = 500.0
+    out = extract_peaks(seg, img, config=ExtractionConfig(max_pixels=10))
+    assert out["npix"].tolist() == [1.0, 1.0]
+    strongest = extract_peaks(seg, img, config=ExtractionConfig(max_pixels=10, max_peaks=1))
+    assert (strongest["row"][0], strongest["col"][0]) == (15.0, 15.0)
+
+
+def test_bad_pixels_excluded():
+    img = _gauss((20, 20), 10, 10, 100.0)
+    seg = img > 20
+    good = np.ones_like(seg)
+    good[10, 10] = False
+    out = extract_peaks(seg, img, good)
+    assert out["npix"][0] == seg.sum() - 1
+
+
+def test_border_blob_and_padding_offset_map_to_slab():
+    # One 32x32 panel; the model input is the assembled image padded by 4 px on each side.
+    g = Geometry(panels=[Panel("p0", 0, 31, 0, 31, corner_x=-16, corner_y=16, ss=(0, -1, 0))], clen_m=0.1)
+    asm = Assembler(g)
+    slab = np.full((32, 32), 5.0)
+    slab[0, 10] = slab[0, 11] = 200.0  # a blob on the panel border row
+    image = np.pad(asm.assemble(slab), 4)
+    seg = image > 100
+    seg[0:2, 0:2] = True  # a component entirely in the padding: discarded
+    peaks = segmentation_to_peaks(seg, image, asm, offset=(-4, -4))
+    assert len(peaks) == 1
+    assert peaks.panel[0] == 0
+    assert peaks.ss[0] == pytest.approx(0.0, abs=1e-9)
+    assert peaks.fs[0] == pytest.approx(10.5, abs=1e-9)
+    assert peaks.intensity[0] == pytest.approx(2 * 195.0, rel=1e-6)
+
+
+def test_components_in_panel_gaps_are_dropped_on_a_real_detector():
+    g = preset("epix10k2m")
+    asm = Assembler(g)
+    seg = np.zeros(asm.shape, bool)
+    gap = np.argwhere(~asm.assembled_mask())[1000]
+    seg[gap[0], gap[1]] = True
+    inside = np.argwhere(asm.assembled_mask())[5000]
+    seg[inside[0], inside[1]] = True
+    image = seg * 100.0
+    peaks = segmentation_to_peaks(seg, image, asm)
+    assert len(peaks) == 1
+    r, c = asm.slab_to_image(peaks.fs, peaks.ss, peaks.panel)
+    assert (r[0], c[0]) == pytest.approx((inside[0], inside[1]), abs=1e-6)
