@@ -1,0 +1,1 @@
+"""Evaluation harness: the benchmark's measurements, the expert baseline and reports."""

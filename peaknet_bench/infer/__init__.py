@@ -1,0 +1,1 @@
+"""Inference: segmentation to peaks and the Ray producer/consumer pipeline."""
