@@ -96,6 +96,10 @@ class Geometry:
     rigid_groups: dict[str, list[str]] = field(default_factory=dict)
     rigid_group_collections: dict[str, list[str]] = field(default_factory=dict)
     header: dict[str, str] = field(default_factory=dict)  # data, dimN, peak_list, mask, ... verbatim
+    # Panels placed by a numeric data dimension (EuXFEL `dim1 = 3`, data (frame, module, ss, fs))
+    # are stacked in the slab: slab ss = index * stack_ss + file ss, i.e. the data reshaped to
+    # (frame, module * ss, fs). None for ordinary 2-D slabs.
+    stack_ss: int | None = None
     source: str | None = None  # file name or preset name, for error messages
 
     # ------------------------------------------------------------------ layout
@@ -226,7 +230,8 @@ class Geometry:
         """Intersect rays from the interaction point with every panel.
 
         Returns (panel, fs, ss): panel index (-1 where the ray misses every panel or falls
-        in a gap) and slab coordinates. Vectorised over rays × panels.
+        in a gap) and slab coordinates. Vectorised over rays x panels, in chunks of rays so
+        that the (rays, panels) work arrays stay near 32 MB whatever the detector.
         """
         d = np.asarray(directions, dtype=np.float64).reshape(-1, 3)
         a = self._arrays()
@@ -237,34 +242,34 @@ class Geometry:
         fs_m = a["fs"] / res[:, None]
         ss_m = a["ss"] / res[:, None]
         normal = np.cross(fs_m, ss_m)
-        denom = d @ normal.T  # (n, P)
         num = np.einsum("pk,pk->p", origin, normal)  # (P,)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = num[None, :] / denom
-        hit = (t > 0) & np.isfinite(t)
-        point = t[..., None] * d[:, None, :]  # (n, P, 3)
-        rel = point - origin[None]
-        # Dual basis gives the in-plane coordinates (u along fs, v along ss).
+        # Dual basis gives the in-plane coordinates (u along fs, v along ss) of a point r:
+        # u = (r - origin)·dual_u; with r = t·d this is t·(d·dual_u) - origin·dual_u.
         dual_u = np.cross(ss_m, normal)
         dual_u /= np.einsum("pk,pk->p", fs_m, dual_u)[:, None]
         dual_v = np.cross(normal, fs_m)
         dual_v /= np.einsum("pk,pk->p", ss_m, dual_v)[:, None]
-        u = np.einsum("npk,pk->np", rel, dual_u)
-        v = np.einsum("npk,pk->np", rel, dual_v)
-        inside = hit & (u >= 0) & (u < a["width"]) & (v >= 0) & (v < a["height"])
+        u0 = np.einsum("pk,pk->p", origin, dual_u)
+        v0 = np.einsum("pk,pk->p", origin, dual_v)
         n = d.shape[0]
         panel = np.full(n, -1, dtype=np.int32)
         fs = np.full(n, np.nan)
         ss = np.full(n, np.nan)
-        any_hit = inside.any(axis=1)
-        # Nearest panel along the ray wins where panels overlap in projection.
-        t_masked = np.where(inside, t, np.inf)
-        best = np.argmin(t_masked, axis=1)
-        rows = np.nonzero(any_hit)[0]
-        bp = best[rows]
-        panel[rows] = bp
-        fs[rows] = a["min_fs"][bp] + u[rows, bp] - 0.5
-        ss[rows] = a["min_ss"][bp] + v[rows, bp] - 0.5
+        chunk = max(1, (1 << 22) // self.n_panels)
+        for start in range(0, n, chunk):
+            dc = d[start : start + chunk]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = num[None, :] / (dc @ normal.T)  # (n, P) distance along each ray
+            u = t * (dc @ dual_u.T) - u0
+            v = t * (dc @ dual_v.T) - v0
+            inside = (t > 0) & np.isfinite(t) & (u >= 0) & (u < a["width"]) & (v >= 0) & (v < a["height"])
+            # Nearest panel along the ray wins where panels overlap in projection.
+            best = np.argmin(np.where(inside, t, np.inf), axis=1)
+            rows = np.nonzero(inside.any(axis=1))[0]
+            bp = best[rows]
+            panel[start + rows] = bp
+            fs[start + rows] = a["min_fs"][bp] + u[rows, bp] - 0.5
+            ss[start + rows] = a["min_ss"][bp] + v[rows, bp] - 0.5
         return panel, fs, ss
 
     def lab_pixels_xy(self) -> np.ndarray:
@@ -279,31 +284,33 @@ class Geometry:
         return out
 
     def bad_pixel_mask(self) -> np.ndarray:
-        """(n_ss, n_fs) bool, True = good: pixels in a panel and outside every bad region."""
+        """(n_ss, n_fs) bool, True = good: pixels in a panel and outside every bad region.
+
+        Lab-form regions are tested against pixel centres in each panel's own pixel units (as
+        CrystFEL does), panel by panel, so that no whole-detector coordinate array is built.
+        """
         good = self.panel_map >= 0
-        xy = None
+        lab = [r for r in self.bad_regions if r.is_lab]
         for region in self.bad_regions:
             if region.is_lab:
-                if xy is None:
-                    xy = self.lab_pixels_xy()
-                x, y = xy[..., 0], xy[..., 1]
-                with np.errstate(invalid="ignore"):
-                    bad = (x >= region.min_x) & (x <= region.max_x) & (y >= region.min_y) & (y <= region.max_y)
-                good &= ~bad
+                continue
+            if region.panel is not None:
+                p = self.panels[self.panel_index(region.panel)]
+                ss0, ss1 = max(region.min_ss, p.min_ss), min(region.max_ss, p.max_ss) + 1
+                fs0, fs1 = max(region.min_fs, p.min_fs), min(region.max_fs, p.max_fs) + 1
+                if ss1 > ss0 and fs1 > fs0:
+                    good[ss0:ss1, fs0:fs1] = False
             else:
-                sl_ss = slice(region.min_ss, (region.max_ss or 0) + 1)
-                sl_fs = slice(region.min_fs, (region.max_fs or 0) + 1)
-                if region.panel is not None:
-                    p = self.panels[self.panel_index(region.panel)]
-                    sub = good[p.min_ss : p.max_ss + 1, p.min_fs : p.max_fs + 1]
-                    region_mask = np.zeros_like(sub)
-                    region_mask[
-                        max(region.min_ss - p.min_ss, 0) : max(region.max_ss - p.min_ss + 1, 0),
-                        max(region.min_fs - p.min_fs, 0) : max(region.max_fs - p.min_fs + 1, 0),
-                    ] = True
-                    sub &= ~region_mask
-                else:
-                    good[sl_ss, sl_fs] = False
+                good[region.min_ss : region.max_ss + 1, region.min_fs : region.max_fs + 1] = False
+        if lab:
+            for p in self.panels:
+                v = np.arange(p.height, dtype=np.float64)[:, None] + 0.5
+                u = np.arange(p.width, dtype=np.float64)[None, :] + 0.5
+                x = p.corner_x + u * p.fs[0] + v * p.ss[0]
+                y = p.corner_y + u * p.fs[1] + v * p.ss[1]
+                sub = good[p.min_ss : p.max_ss + 1, p.min_fs : p.max_fs + 1]
+                for r in lab:
+                    sub &= ~((x >= r.min_x) & (x <= r.max_x) & (y >= r.min_y) & (y <= r.max_y))
         for p in self.panels:
             if p.no_index:
                 good[p.min_ss : p.max_ss + 1, p.min_fs : p.max_fs + 1] = False
