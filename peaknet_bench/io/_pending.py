@@ -1,0 +1,34 @@
+"""A temporary file that becomes the real file only when a writer finishes.
+
+Writers that stay open across many calls (CXI, stream) cannot use a `with atomic_path(...)`
+block, so they hold a `PendingFile`: `commit()` renames it over the target, `discard()`
+(or the writer being garbage-collected without either) deletes it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import weakref
+from pathlib import Path
+
+
+class PendingFile:
+    """Temporary file beside `path` (same directory, so the final rename is atomic on POSIX)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self._finalizer = weakref.finalize(self, self.tmp.unlink, missing_ok=True)
+
+    def commit(self) -> None:
+        """Rename the temporary file to the target path."""
+        os.replace(self.tmp, self.path)
+        self._finalizer.detach()
+
+    def discard(self) -> None:
+        """Delete the temporary file (idempotent); the target path is left untouched."""
+        self._finalizer()
