@@ -1,0 +1,105 @@
+"""`peaknet-bench peaks find` end to end: CXI in, CrystFEL-layout CXI peak lists out."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from peaknet_bench.cli import main
+from peaknet_bench.geometry import Geometry, Panel, write_geom
+from peaknet_bench.io import CXIReader, CXIWriter
+from peaknet_bench.peakfind import Peakfinder8, Peakfinder8Params
+
+
+def geometry() -> Geometry:
+    return Geometry(panels=[
+        Panel("a", 0, 79, 0, 79, corner_x=-90.0, corner_y=40.0, fs=(1.0, 0.0, 0.0), ss=(0.0, -1.0, 0.0), res=10000.0),
+        Panel("b", 0, 79, 80, 159, corner_x=10.0, corner_y=40.0, fs=(1.0, 0.0, 0.0), ss=(0.0, -1.0, 0.0), res=10000.0),
+    ], clen_m=0.1, photon_energy_ev=9500.0,
+        header={"data": "/entry_1/data_1/data", "dim0": "%", "dim1": "ss", "dim2": "fs"})
+
+
+@pytest.fixture
+def run(tmp_path):
+    """A 5-frame CXI run (frame k has 3k spots) and its .geom file."""
+    g = geometry()
+    rng = np.random.default_rng(0)
+    ss, fs = np.mgrid[0:160, 0:80]
+    frames = []
+    for k in range(5):
+        img = rng.normal(100.0, 5.0, (160, 80))
+        for f0, s0 in zip(rng.uniform(5, 75, 3 * k), rng.uniform(5, 155, 3 * k)):
+            img += 3000.0 * np.exp(-((fs - f0) ** 2 + (ss - s0) ** 2) / 2.0)
+        frames.append(img.astype(np.float32))
+    mask = np.ones((160, 80), bool)
+    mask[50, 10:20] = False
+    cxi = tmp_path / "run.cxi"
+    with CXIWriter(cxi) as w:
+        for k, img in enumerate(frames):
+            w.append(data=img, mask=mask, photon_energy_ev=9500.0 + k, clen_m=0.1, event=f"//{k}")
+    geom = tmp_path / "det.geom"
+    write_geom(g, geom)
+    return cxi, geom, frames, mask
+
+
+def test_peaks_find_writes_crystfel_peak_lists(run, tmp_path, capsys) -> None:
+    cxi, geom, frames, mask = run
+    out = tmp_path / "peaks.cxi"
+    rc = main(["peaks", "find", str(cxi), "--geom", str(geom), "--method", "pf8", "-o", str(out),
+               "--threshold", "300", "--min-peaks", "6", "--json"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["frames"] == 5
+    assert summary["ms_per_frame"] > 0 and summary["cpu_ms_per_frame"] > 0
+    assert summary["params"]["threshold"] == 300.0 and summary["params"]["min_snr"] == 5.0
+    g = geometry()
+    finder = Peakfinder8(Peakfinder8Params(threshold=300.0), g)
+    expected = [finder.find_arrays(img, mask) for img in frames]
+    counts = [len(e["fs"]) for e in expected]
+    assert counts[0] == 0 and counts[-1] >= 10  # spots were found
+    assert summary["peaks"] == sum(counts)
+    assert summary["hits"] == sum(c >= 6 for c in counts)
+    with h5py.File(out, "r") as f:
+        np.testing.assert_array_equal(f["/entry_1/result_1/nPeaks"][:], counts)
+        assert f["/entry_1/result_1/peakXPosRaw"].shape == (5, 2048)
+        assert "/entry_1/data_1/data" not in f
+    with CXIReader(out, g) as r:
+        for i, e in enumerate(expected):
+            peaks = r.peaks(i)
+            np.testing.assert_allclose(peaks.fs, e["fs"], rtol=1e-6)
+            np.testing.assert_allclose(peaks.ss, e["ss"], rtol=1e-6)
+            np.testing.assert_allclose(peaks.intensity, e["intensity"], rtol=1e-6)
+            np.testing.assert_array_equal(peaks.panel, e["panel"])
+            assert r.event(i) == f"//{i}" and r.photon_energy_ev(i) == 9500.0 + i
+
+
+def test_peaks_find_workers_params_file_and_data_copy(run, tmp_path, capsys) -> None:
+    cxi, geom, frames, mask = run
+    params = tmp_path / "pf8.json"
+    Peakfinder8Params(threshold=300.0, min_snr=8.0).to_json(params)
+    one, two = tmp_path / "one.cxi", tmp_path / "two.cxi"
+    assert main(["peaks", "find", str(cxi), "--geom", str(geom), "--params", str(params), "--min-snr", "6",
+                 "-o", str(one), "--json"]) == 0
+    s1 = json.loads(capsys.readouterr().out)
+    assert (s1["params"]["threshold"], s1["params"]["min_snr"]) == (300.0, 6.0)  # flag beats file
+    assert main(["peaks", "find", str(cxi), "--geom", str(geom), "--params", str(params), "--min-snr", "6",
+                 "-o", str(two), "--workers", "2", "--with-data"]) == 0
+    assert "frames" in capsys.readouterr().out
+    with h5py.File(one, "r") as a, h5py.File(two, "r") as b:
+        for name in ("nPeaks", "peakXPosRaw", "peakYPosRaw", "peakTotalIntensity", "peakSNR"):
+            np.testing.assert_array_equal(a[f"/entry_1/result_1/{name}"][:], b[f"/entry_1/result_1/{name}"][:])
+        np.testing.assert_array_equal(b["/entry_1/data_1/data"][3], frames[3])
+
+
+def test_peaks_find_bad_input(run, tmp_path, capsys) -> None:
+    cxi, geom, _, _ = run
+    assert main(["peaks", "find", str(tmp_path / "missing.cxi"), "--geom", str(geom)]) == 1
+    assert "missing.cxi" in capsys.readouterr().err
+    assert main(["peaks", "find", str(cxi), "--geom", str(geom), "--min-pix-count", "0"]) == 1
+    assert "min_pix_count" in capsys.readouterr().err
+    assert main(["peaks", "find", str(cxi), "--geom", "rayonix-mx340-4x4"]) == 1  # wrong slab shape
+    assert "shape" in capsys.readouterr().err
+    assert not (tmp_path / "run.peaks.cxi").exists()
