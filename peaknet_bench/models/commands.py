@@ -1,0 +1,86 @@
+"""`peaknet-bench model list | info | export`."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("model", help="the PeakNet model zoo: list, inspect, export to ONNX")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    v = verbs.add_parser("list", help="list the named model configurations")
+    v.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    v.set_defaults(handler=run_list)
+
+    v = verbs.add_parser("info", help="parameters, FLOPs and weight memory of a model")
+    v.add_argument("name", help="a registered model name or a model config file (.json/.yaml)")
+    v.add_argument("--size", type=int, default=1920, help="square input size for the FLOP count (default 1920)")
+    v.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    v.set_defaults(handler=run_info)
+
+    v = verbs.add_parser("export", help="export weights (.safetensors or checkpoint dir) to ONNX")
+    v.add_argument("checkpoint", help="weights file or trainer checkpoint directory")
+    v.add_argument("--onnx", required=True, help="output .onnx path")
+    v.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    v.add_argument("--check-size", type=int, default=64,
+                   help="verify onnxruntime against PyTorch on a random SxS input (default 64; 0 skips)")
+    v.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    v.set_defaults(handler=run_export)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from peaknet_bench.models.info import model_info
+    from peaknet_bench.models.registry import model_names
+    from peaknet_bench.util.output import emit, table
+
+    infos = [model_info(n, flops=False) for n in model_names()]
+    rows = [[i["name"], f"{i['backbone']}:{i['backbone_kwargs'].get('size', '')}", i["bifpn_blocks"],
+             i["bifpn_channels"], f"{i['parameters'] / 1e6:.2f}M", i["description"]] for i in infos]
+    emit({"models": infos}, table(rows, ["name", "backbone", "blocks", "channels", "params", "description"]),
+         args.json)
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from peaknet_bench.models.info import model_info
+    from peaknet_bench.util.output import emit
+
+    i = model_info(args.name, size=args.size)
+    human = "\n".join([
+        f"{i['name']}: {i['description']}",
+        f"  parameters   {i['parameters']:,} (backbone {i['parameters_backbone']:,}, "
+        f"BiFPN {i['parameters_bifpn']:,}, head {i['parameters_head']:,})",
+        f"  weights      {i['weights_mb_fp32']:.1f} MB fp32, {i['weights_mb_bf16']:.1f} MB bf16",
+        f"  compute      {i['gflops']:.1f} GFLOPs per {i['input_size']}x{i['input_size']} frame",
+    ])
+    emit(i, human, args.json)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    import time
+
+    import torch
+
+    from peaknet_bench.models.onnx import OnnxPeakNet, export_onnx
+    from peaknet_bench.models.peaknet import load_model
+    from peaknet_bench.util.output import emit
+
+    t0 = time.perf_counter()
+    model = load_model(args.checkpoint)
+    out = export_onnx(model, args.onnx, opset=args.opset)
+    summary = {"checkpoint": args.checkpoint, "onnx": str(out), "model": model.config.name if model.config else None,
+               "bytes": out.stat().st_size}
+    if args.check_size:
+        x = torch.randn(1, 1, args.check_size, args.check_size, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            ref = model(x)
+        diff = float((OnnxPeakNet(out)(x) - ref).abs().max())
+        summary["max_abs_diff"] = diff
+    summary["seconds"] = time.perf_counter() - t0
+    human = f"exported {summary['model']} to {out} ({summary['bytes'] / 1e6:.1f} MB)"
+    if "max_abs_diff" in summary:
+        human += f"; onnxruntime vs PyTorch max |diff| = {summary['max_abs_diff']:.2e}"
+    emit(summary, human, args.json)
+    return 0

@@ -1,0 +1,116 @@
+"""PeakNet = backbone -> BiFPN -> two-pathway head; plus self-describing weight files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from peaknet_bench.errors import InputError
+from peaknet_bench.models.bifpn import BiFPN
+from peaknet_bench.models.head import SegmentationHead
+from peaknet_bench.models.registry import ModelConfig, build_backbone, get_config
+from peaknet_bench.util.atomic import atomic_path
+
+CONFIG_KEY = "peaknet_config"
+
+
+class PeakNet(nn.Module):
+    """(N, 1, H, W) z-scored image -> (N, 2, H, W) logits (background, peak).
+
+    Any H x W is accepted: the input is zero-padded (zero = the mean of a z-scored
+    image) on the bottom/right to a multiple of `pad_multiple` and the logits are
+    cropped back. `segment` is the unpadded network (needs multiples of 32).
+    """
+
+    def __init__(self, backbone: nn.Module, bifpn: BiFPN, head: SegmentationHead,
+                 pad_multiple: int = 32, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.bifpn = bifpn
+        self.head = head
+        self.pad_multiple = pad_multiple
+        self.config = config
+
+    def segment(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.bifpn(self.backbone(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        m = self.pad_multiple
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph))
+        y = self.segment(x)
+        return y[..., :h, :w] if (ph or pw) else y
+
+
+def build_model(name_or_config: str | ModelConfig | dict[str, Any]) -> PeakNet:
+    """Instantiate a registered model name, a config file, a dict or a ModelConfig.
+
+    Honour the ambient device (e.g. `with torch.device("meta"):` builds a weightless
+    model for parameter counting).
+    """
+    cfg = get_config(name_or_config)
+    backbone = build_backbone(cfg.backbone)
+    widths = tuple(backbone.widths)
+    bifpn = BiFPN(widths, cfg.bifpn)
+    head = SegmentationHead(cfg.bifpn.channels, len(widths), cfg.head)
+    return PeakNet(backbone, bifpn, head, cfg.pad_multiple, cfg)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def save_model(model: nn.Module, path: str | Path, extra_metadata: dict[str, str] | None = None) -> None:
+    """Write weights as safetensors (atomically) with the model config in the metadata."""
+    from safetensors.torch import save_file
+
+    model = getattr(model, "module", model)
+    cfg = getattr(model, "config", None)
+    meta = {CONFIG_KEY: cfg.to_json()} if cfg is not None else {}
+    meta.update(extra_metadata or {})
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
+
+
+def weights_file(path: str | Path) -> Path:
+    """A .safetensors file, or a checkpoint directory holding model.safetensors."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "model.safetensors"
+    if not p.is_file():
+        raise InputError(str(path), None, "expected a .safetensors weights file or a checkpoint directory")
+    return p
+
+
+def load_model(path: str | Path, config: str | ModelConfig | None = None, map_location: str = "cpu") -> PeakNet:
+    """Load a model saved by `save_model` (or the trainer); `config` overrides the embedded one."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    p = weights_file(path)
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        raise InputError(str(p), "header", f"not a readable safetensors file ({exc})") from exc
+    if config is None:
+        if CONFIG_KEY not in meta:
+            raise InputError(str(p), f"metadata.{CONFIG_KEY}", "no model config embedded; pass config=NAME")
+        cfg = ModelConfig.from_dict(json.loads(meta[CONFIG_KEY]), str(p))
+    else:
+        cfg = get_config(config)
+    model = build_model(cfg)
+    state = load_file(str(p), device=map_location)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise InputError(str(p), "tensors", f"weights do not match config {cfg.name!r}: "
+                         f"missing {missing[:5]}, unexpected {unexpected[:5]}")
+    return model.eval()

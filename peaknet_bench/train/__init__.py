@@ -1,0 +1,1 @@
+"""Training: losses (focal, distillation), the trainer, distributed launch, distillation."""
