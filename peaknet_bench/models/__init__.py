@@ -1,20 +1,18 @@
-"""PeakNet models: ConvNeXtV2 backbone, BiFPN, two-pathway head, named configurations."""
+"""PeakNet models: ConvNeXtV2 backbone, BiFPN, two-pathway head, named configurations.
 
-from peaknet_bench.models.bifpn import BiFPN, BiFPNConfig
-from peaknet_bench.models.convnextv2 import CONVNEXTV2_SIZES, ConvNeXtV2, ConvNeXtV2Config
-from peaknet_bench.models.head import HeadConfig, SegmentationHead
-from peaknet_bench.models.peaknet import PeakNet, build_model, count_parameters, load_model, save_model
-from peaknet_bench.models.registry import (
-    BackboneSpec,
-    ModelConfig,
-    get_config,
-    model_names,
-    register_backbone,
-    register_model,
-)
+Exports are resolved lazily so that importing the CLI does not import torch.
+"""
 
-__all__ = [
-    "BiFPN", "BiFPNConfig", "CONVNEXTV2_SIZES", "ConvNeXtV2", "ConvNeXtV2Config", "HeadConfig",
-    "SegmentationHead", "PeakNet", "build_model", "count_parameters", "load_model", "save_model",
-    "BackboneSpec", "ModelConfig", "get_config", "model_names", "register_backbone", "register_model",
-]
+from peaknet_bench.util.lazy import lazy_exports
+
+_EXPORTS = {
+    "BiFPN": "bifpn", "BiFPNConfig": "bifpn",
+    "CONVNEXTV2_SIZES": "convnextv2", "ConvNeXtV2": "convnextv2", "ConvNeXtV2Config": "convnextv2",
+    "HeadConfig": "head", "SegmentationHead": "head",
+    "PeakNet": "peaknet", "build_model": "peaknet", "count_parameters": "peaknet", "load_model": "peaknet",
+    "save_model": "peaknet",
+    "BackboneSpec": "registry", "ModelConfig": "registry", "get_config": "registry", "model_names": "registry",
+    "register_backbone": "registry", "register_model": "registry",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
