@@ -1,0 +1,240 @@
+"""Compiled kernels of the fast pseudo-Voigt fitter (see engine/profile.py for the model).
+
+Parameter order: A, η, cy, cx, σy, σx, γy, γx, a, b, c. One window = flat row-major arrays
+of S×S pixels (data, weights); `off` holds the S pixel offsets from the window centre
+(−S//2 … S//2), the same along y (rows) and x (columns).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+NP = 11
+# Reassociation/contraction let LLVM vectorise the pixel sums; NaN/inf semantics are kept
+# (no 'nnan'/'ninf') because the fitter tests for non-finite costs.
+_FM = {"reassoc", "contract", "arcp", "nsz"}
+
+
+@njit(cache=True, fastmath=_FM)
+def _axes(p, off, ey, ex, ly, lx):
+    """Separable factors on the window axes: G = ey[a]·ex[b], L = 1/(1 + ly[a] + lx[b]).
+
+    One exp per row and column instead of one per pixel.
+    """
+    for a in range(off.size):
+        Y = off[a] - p[2]
+        ey[a] = np.exp(-0.5 * Y * Y / (p[4] * p[4]))
+        ly[a] = Y * Y / (p[6] * p[6])
+        X = off[a] - p[3]
+        ex[a] = np.exp(-0.5 * X * X / (p[5] * p[5]))
+        lx[a] = X * X / (p[7] * p[7])
+
+
+@njit(cache=True, fastmath=_FM)
+def _cost(p, d, w, off, ey, ex, ly, lx):
+    """½ Σ (w (f − d))² on the window grid."""
+    _axes(p, off, ey, ex, ly, lx)
+    s = off.size
+    A, eta = p[0], p[1]
+    cost = 0.0
+    for a in range(s):
+        for b in range(s):
+            k = a * s + b
+            L = 1.0 / (1.0 + ly[a] + lx[b])
+            f = A * (eta * L + (1.0 - eta) * ey[a] * ex[b]) + p[8] * off[a] + p[9] * off[b] + p[10]
+            rk = w[k] * (f - d[k])
+            cost += rk * rk
+    return 0.5 * cost
+
+
+@njit(cache=True, fastmath=_FM)
+def _residual_jacobian(p, d, w, off, r, J, ey, ex, ly, lx):
+    """Weighted residuals r = w (f − d) and weighted Jacobian J on the grid; returns ½ Σ r²."""
+    _axes(p, off, ey, ex, ly, lx)
+    s = off.size
+    A, eta = p[0], p[1]
+    isy2, isx2 = 1.0 / (p[4] * p[4]), 1.0 / (p[5] * p[5])
+    igy2, igx2 = 1.0 / (p[6] * p[6]), 1.0 / (p[7] * p[7])
+    cost = 0.0
+    for a in range(s):
+        Y = off[a] - p[2]
+        for b in range(s):
+            k = a * s + b
+            X = off[b] - p[3]
+            wk = w[k]
+            G = ey[a] * ex[b]
+            L = 1.0 / (1.0 + ly[a] + lx[b])
+            P = eta * L + (1.0 - eta) * G
+            AG = A * (1.0 - eta) * G
+            AL2 = A * eta * L * L
+            J[k, 0] = wk * P
+            J[k, 1] = wk * A * (L - G)
+            J[k, 2] = wk * (AL2 * 2.0 * Y * igy2 + AG * Y * isy2)
+            J[k, 3] = wk * (AL2 * 2.0 * X * igx2 + AG * X * isx2)
+            J[k, 4] = wk * AG * Y * Y * isy2 / p[4]
+            J[k, 5] = wk * AG * X * X * isx2 / p[5]
+            J[k, 6] = wk * AL2 * 2.0 * Y * Y * igy2 / p[6]
+            J[k, 7] = wk * AL2 * 2.0 * X * X * igx2 / p[7]
+            J[k, 8] = wk * off[a]
+            J[k, 9] = wk * off[b]
+            J[k, 10] = wk
+            f = A * P + p[8] * off[a] + p[9] * off[b] + p[10]
+            r[k] = wk * (f - d[k])
+            cost += r[k] * r[k]
+    return 0.5 * cost
+
+
+@njit(cache=True)
+def _cholesky_solve(M, b, out):
+    """Solve M out = b for symmetric positive-definite M (destroys M). False if not PD."""
+    n = M.shape[0]
+    for j in range(n):
+        s = M[j, j]
+        for k in range(j):
+            s -= M[j, k] * M[j, k]
+        if not (s > 0.0):
+            return False
+        M[j, j] = np.sqrt(s)
+        for i in range(j + 1, n):
+            t = M[i, j]
+            for k in range(j):
+                t -= M[i, k] * M[j, k]
+            M[i, j] = t / M[j, j]
+    for i in range(n):
+        t = b[i]
+        for k in range(i):
+            t -= M[i, k] * out[k]
+        out[i] = t / M[i, i]
+    for i in range(n - 1, -1, -1):
+        t = out[i]
+        for k in range(i + 1, n):
+            t -= M[k, i] * out[k]
+        out[i] = t / M[i, i]
+    return True
+
+
+@njit(cache=True, fastmath=_FM)
+def lm_one(d, w, p, lo, hi, off, max_iter, ftol, xtol):
+    """Bounded Levenberg–Marquardt for one window, in place on p. Returns (iterations, converged).
+
+    Damping: Marquardt scaling by diag(JᵀJ) (floored), Nielsen's update of λ. Bounds: the
+    step is projected onto the box; a parameter at a bound whose gradient points outward
+    is held fixed for the step (active set), so a bounded optimum is reached exactly.
+    """
+    npix = d.size
+    J = np.empty((npix, NP))
+    r = np.empty(npix)
+    JtJ = np.empty((NP, NP))
+    M = np.empty((NP, NP))
+    g = np.empty(NP)
+    rhs = np.empty(NP)
+    step = np.empty(NP)
+    p_new = np.empty(NP)
+    fixed = np.zeros(NP, np.bool_)
+    ey, ex, ly, lx = np.empty(off.size), np.empty(off.size), np.empty(off.size), np.empty(off.size)
+    cost = _residual_jacobian(p, d, w, off, r, J, ey, ex, ly, lx)
+    lam, nu = 1e-3, 2.0
+    need_normal = True
+    for it in range(1, max_iter + 1):
+        if need_normal:
+            for i in range(NP):
+                g[i] = 0.0
+                for j in range(NP):
+                    JtJ[i, j] = 0.0
+            for k in range(npix):
+                rk = r[k]
+                for i in range(NP):
+                    jki = J[k, i]
+                    g[i] += jki * rk
+                    for j in range(i, NP):
+                        JtJ[i, j] += jki * J[k, j]
+            dmax = 0.0
+            for i in range(NP):
+                dmax = max(dmax, JtJ[i, i])
+                for j in range(i + 1, NP):
+                    JtJ[j, i] = JtJ[i, j]
+            for i in range(NP):
+                fixed[i] = (p[i] <= lo[i] + 1e-12 and g[i] > 0.0) or (p[i] >= hi[i] - 1e-12 and g[i] < 0.0)
+            need_normal = False
+        for i in range(NP):
+            for j in range(NP):
+                M[i, j] = 0.0 if (fixed[i] or fixed[j]) else JtJ[i, j]
+            if fixed[i]:
+                M[i, i] = 1.0
+                rhs[i] = 0.0
+            else:
+                M[i, i] += lam * max(JtJ[i, i], 1e-9 * dmax + 1e-300)
+                rhs[i] = -g[i]
+        if not _cholesky_solve(M, rhs, step):
+            lam *= nu
+            nu *= 2.0
+            if lam > 1e16:
+                return it, False
+            continue
+        rel = 0.0
+        for i in range(NP):
+            v = min(max(p[i] + step[i], lo[i]), hi[i])
+            step[i] = v - p[i]
+            p_new[i] = v
+            rel = max(rel, abs(step[i]) / (abs(p[i]) + 1e-6))
+        # Actual and predicted (linear model) cost reduction of the projected step.
+        cost_new = _cost(p_new, d, w, off, ey, ex, ly, lx)
+        pred_lin = 0.0
+        for k in range(npix):
+            js = 0.0
+            for i in range(NP):
+                js += J[k, i] * step[i]
+            pred_lin += js * js
+        gs = 0.0
+        for i in range(NP):
+            gs += g[i] * step[i]
+        pred = -(gs + 0.5 * pred_lin)
+        actual = cost - cost_new
+        rho = actual / pred if pred > 0.0 else -1.0
+        if rho > 0.0 and np.isfinite(cost_new):
+            for i in range(NP):
+                p[i] = p_new[i]
+            cost = _residual_jacobian(p, d, w, off, r, J, ey, ex, ly, lx)
+            need_normal = True
+            lam *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+            lam = max(lam, 1e-12)
+            nu = 2.0
+            if (actual <= ftol * cost and rel <= np.sqrt(xtol)) or rel <= xtol:
+                return it, True
+        else:
+            if rel <= xtol:
+                return it, True
+            lam *= nu
+            nu *= 2.0
+            if lam > 1e16:
+                return it, True  # no descent direction left: a (bounded) stationary point
+    return max_iter, False
+
+
+@njit(cache=True, parallel=True)
+def lm_batch(d, w, p, lo, hi, off, max_iter, ftol, xtol):
+    """lm_one over every row (parallel threads). Returns (params, iterations, converged)."""
+    n = d.shape[0]
+    out = p.copy()
+    iters = np.zeros(n, np.int64)
+    conv = np.zeros(n, np.bool_)
+    for i in prange(n):
+        it, ok = lm_one(d[i], w[i], out[i], lo, hi, off, max_iter, ftol, xtol)
+        iters[i] = it
+        conv[i] = ok
+    return out, iters, conv
+
+
+@njit(cache=True)
+def model_jacobian_batch(p, off):
+    """Model (N, S·S) and Jacobian (N, S·S, 11) from the fitter's own kernel (unit weights,
+    zero data), so tests check exactly what the fitter uses."""
+    n, npix = p.shape[0], off.size * off.size
+    f = np.empty((n, npix))
+    J = np.empty((n, npix, NP))
+    ones, zeros = np.ones(npix), np.zeros(npix)
+    ey, ex, ly, lx = np.empty(off.size), np.empty(off.size), np.empty(off.size), np.empty(off.size)
+    for i in range(n):
+        _residual_jacobian(p[i], zeros, ones, off, f[i], J[i], ey, ex, ly, lx)
+    return f, J

@@ -1,0 +1,162 @@
+"""Picklable frame, peak and prediction sources for engine runs on files.
+
+Each source holds only paths and settings; the heavy objects (open HDF5 file, geometry,
+peak finder, indexer, parsed stream) are created lazily in the process that uses them
+and are never pickled, so the same source object works locally and on Ray workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from peaknet_bench.frame import Frame, PeakList
+
+
+class _Lazy:
+    """Mixin: attributes starting with '_' are process-local caches (dropped when pickled)."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def _geometry(self):
+        if getattr(self, "_geom", None) is None:
+            from peaknet_bench.geometry import load_geometry
+
+            self._geom = load_geometry(self.geom)
+        return self._geom
+
+
+@dataclass
+class CXIFrames(_Lazy):
+    """Frames of a CXI file (data + mask) with a geometry (preset name or .geom path)."""
+
+    path: str
+    geom: str
+
+    def __len__(self) -> int:
+        return len(self._reader())
+
+    def _reader(self):
+        if getattr(self, "_rd", None) is None:
+            from peaknet_bench.io import CXIReader
+
+            self._rd = CXIReader(self.path, self._geometry())
+        return self._rd
+
+    def frame(self, i: int) -> Frame:
+        return self._reader().frame(i)
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": "cxi", "path": self.path, "geom": self.geom}
+
+
+@dataclass
+class CXIPeaks(_Lazy):
+    """Found peaks from a CXI peak list (any tool: Cheetah, psocake, a model's predictions)."""
+
+    path: str
+    geom: str
+
+    def __call__(self, frame: Frame, i: int) -> PeakList:
+        if getattr(self, "_rd", None) is None:
+            from peaknet_bench.io import CXIReader
+
+            self._rd = CXIReader(self.path, self._geometry())
+        return self._rd.peaks(i)
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": "cxi-peaks", "path": self.path}
+
+
+@dataclass
+class Peakfinder8Peaks(_Lazy):
+    """Found peaks from peakfinder8 run on each frame."""
+
+    geom: str
+    params: dict[str, Any] = field(default_factory=dict)  # Peakfinder8Params fields
+
+    def __call__(self, frame: Frame, i: int) -> PeakList:
+        if getattr(self, "_pf", None) is None:
+            from peaknet_bench.peakfind import Peakfinder8, Peakfinder8Params
+
+            self._pf = Peakfinder8(Peakfinder8Params(**self.params), self._geometry())
+        return self._pf.find(frame)
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": "peakfinder8", "params": dict(self.params)}
+
+
+@dataclass
+class IndexerPredictions(_Lazy):
+    """Predicted reflections of every lattice the built-in indexer finds from the found peaks."""
+
+    cell: str  # CrystFEL .cell (or .pdb CRYST1) file
+    geom: str
+    profile_radius: float | None = None  # Å⁻¹; None: the indexer's estimate per lattice
+
+    def __call__(self, frame: Frame, i: int, found: PeakList) -> PeakList:
+        from peaknet_bench.crystal import PredictionConfig, predict_reflections
+
+        if getattr(self, "_ix", None) is None:
+            from peaknet_bench.index.builtin import BuiltinIndexer
+
+            self._ix = BuiltinIndexer(_read_cell(self.cell))
+        lattices = self._ix.index(found, frame.geometry, frame.photon_energy_ev, frame.clen_m)
+        out = []
+        for lat in lattices:
+            radius = self.profile_radius if self.profile_radius is not None else lat.profile_radius
+            cfg = PredictionConfig() if not np.isfinite(radius) else PredictionConfig(profile_radius=max(radius, 1e-4))
+            out.append(predict_reflections(lat.crystal, frame.geometry, frame.wavelength_a, clen_m=frame.clen_m, config=cfg))
+        return PeakList.concatenate(out) if out else PeakList.empty()
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": "builtin-indexer", **asdict(self)}
+
+
+@dataclass
+class StreamPredictions(_Lazy):
+    """Predicted reflections from a CrystFEL stream (every crystal of the frame's chunk).
+
+    Chunks are looked up by event id (frame i of a CXI file is CrystFEL event `//i`).
+    """
+
+    path: str
+    geom: str
+
+    def __call__(self, frame: Frame, i: int, found: PeakList) -> PeakList:
+        if getattr(self, "_by_event", None) is None:
+            self._by_event = self._load()
+        return self._by_event.get(frame.event, PeakList.empty())
+
+    def _load(self) -> dict[str, PeakList]:
+        from peaknet_bench.io.stream import StreamReader
+
+        geometry = self._geometry()
+        out: dict[str, PeakList] = {}
+        with StreamReader(self.path, geometry) as reader:
+            for chunk in reader:
+                lists = []
+                for crystal in chunk.crystals:
+                    r = crystal.reflections
+                    if r is None or len(r) == 0:
+                        continue
+                    panel = np.array([geometry.panel_index(name) for name in r.panel_names], np.int32)
+                    lists.append(PeakList(fs=r.fs, ss=r.ss, panel=panel, intensity=r.intensity, hkl=r.hkl))
+                key = chunk.event if chunk.event is not None else f"//{chunk.serial or 0}"
+                out[key] = PeakList.concatenate(lists) if lists else PeakList.empty()
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": "crystfel-stream", "path": self.path}
+
+
+def _read_cell(path: str):
+    from peaknet_bench.crystal import cell_from_pdb, read_cell_file
+
+    return cell_from_pdb(path) if str(path).lower().endswith(".pdb") else read_cell_file(path)
