@@ -1,0 +1,146 @@
+"""The default record source of `build_dataset`: simulator -> peakfinder8 -> data engine.
+
+For each experiment of a recipe, frames come from `peaknet_bench.sim.Simulator` (seeded by
+the experiment entry), peaks from peakfinder8, predictions from the true crystal
+orientations (the simulator's reflection list, made by the same prediction code the
+indexer uses) or from the built-in indexer, and labels, PeakDiff statistics, curation and
+pseudo-Voigt fits from `peaknet_bench.engine.run.process_batch`. The store keeps the
+engine's label mask as the training label, and the simulator's truth alongside it.
+
+Recipe `engine` settings (all optional)::
+
+    predictions: truth | indexer
+    batch_size: 16
+    peakfinder8: {Peakfinder8Params fields}
+    peakdiff: {PeakDiffConfig fields}
+    curation: {CurationConfig fields}
+    fit: {FitConfig fields}
+    fit_peaks: matched | found
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from peaknet_bench.data.manifest import ExperimentEntry, Recipe
+from peaknet_bench.data.store import CrystalTable, FrameRecord
+from peaknet_bench.errors import InputError
+from peaknet_bench.frame import PeakList
+
+ENGINE_KEYS = {"predictions", "batch_size", "peakfinder8", "peakdiff", "curation", "fit", "fit_peaks", "photon_scale"}
+
+
+def engine_config(settings: dict[str, Any]):
+    """EngineConfig (+ peakfinder8 parameters) from a recipe's `engine` mapping."""
+    from peaknet_bench.engine.curation import CurationConfig
+    from peaknet_bench.engine.peakdiff import PeakDiffConfig
+    from peaknet_bench.engine.profile import FitConfig
+    from peaknet_bench.engine.run import EngineConfig
+    from peaknet_bench.peakfind import Peakfinder8Params
+
+    unknown = sorted(set(settings) - ENGINE_KEYS)
+    if unknown:
+        raise InputError("recipe.yaml", "engine", f"unknown setting(s) {unknown}; expected {sorted(ENGINE_KEYS)}")
+    try:
+        fit = dict(settings.get("fit", {}))
+        if "restart_etas" in fit:
+            fit["restart_etas"] = tuple(fit["restart_etas"])
+        config = EngineConfig(
+            peakdiff=PeakDiffConfig(**settings.get("peakdiff", {})),
+            curation=CurationConfig(**settings.get("curation", {})),
+            fit=FitConfig(**fit),
+            fit_peaks=settings.get("fit_peaks", "matched"),
+            photon_scale=bool(settings.get("photon_scale", True)),
+        )
+        pf8 = Peakfinder8Params(**settings.get("peakfinder8", {}))
+    except TypeError as exc:
+        raise InputError("recipe.yaml", "engine", str(exc)) from None
+    return config, pf8
+
+
+def _rows(table: dict[str, np.ndarray], k: int, drop: tuple[str, ...] = ("frame",)) -> dict[str, np.ndarray]:
+    sel = table["frame"] == k
+    return {c: v[sel] for c, v in table.items() if c not in drop}
+
+
+def _truth_table(truth) -> dict[str, np.ndarray]:
+    r: PeakList = truth.reflections
+    cols = {"fs": r.fs, "ss": r.ss, "panel": r.panel, "intensity": r.intensity,
+            "lattice": np.asarray(truth.lattice, np.int32), "foundable": np.asarray(truth.foundable, bool)}
+    for name in ("hkl", "partiality", "max_intensity", "snr"):
+        value = getattr(r, name)
+        if value is not None:
+            cols[name] = value
+    return cols
+
+
+def _detector_group(experiment) -> str:
+    from pathlib import Path
+
+    return Path(experiment.detector.geometry).stem
+
+
+def simulated_records(recipe: Recipe, entry: ExperimentEntry, splits: list[str]) -> Iterator[tuple[str, Any, FrameRecord]]:
+    """(detector group, geometry, record) for every frame of one recipe experiment."""
+    from peaknet_bench.engine.run import process_batch
+    from peaknet_bench.peakfind import Peakfinder8
+    from peaknet_bench.sim import Simulator, load_experiment
+
+    settings = entry.engine_settings(recipe.engine)
+    config, pf8_params = engine_config(settings)
+    mode = settings.get("predictions", "truth")
+    if mode not in ("truth", "indexer"):
+        raise InputError("recipe.yaml", "engine.predictions", f"expected 'truth' or 'indexer', got {mode!r}")
+    batch_size = int(settings.get("batch_size", 16))
+    experiment = load_experiment(entry.name)
+    sim = Simulator(experiment, seed=entry.seed)
+    geometry = sim.geometry
+    detector = _detector_group(experiment)
+    finder = Peakfinder8(pf8_params, geometry)
+    indexer = None
+    if mode == "indexer":
+        from peaknet_bench.index.builtin import BuiltinIndexer
+
+        indexer = BuiltinIndexer(sim.cell)
+    for start in range(0, entry.frames, batch_size):
+        indices = list(range(start, min(start + batch_size, entry.frames)))
+        frames = [sim.frame(i) for i in indices]
+        found = [finder.find(f) for f in frames]
+        crystals, predicted = [], []
+        for f, peaks in zip(frames, found):
+            if indexer is None:
+                crystals.append(list(f.truth.crystals))
+                predicted.append(f.truth.reflections)
+            else:
+                crys, pred = _indexed(indexer, f, peaks)
+                crystals.append(crys)
+                predicted.append(pred)
+        batch = process_batch(frames, found, predicted, indices, config)
+        ft = batch.frames
+        for k, (i, f) in enumerate(zip(indices, frames)):
+            yield detector, geometry, FrameRecord(
+                image=f.data, label=batch.labels[k], mask=f.mask, event=f.event, experiment=entry.name,
+                split=splits[i], photon_energy_ev=float(f.photon_energy_ev), clen_m=float(f.clen_m),
+                seed=entry.seed, index=i, precision=float(ft["precision"][k]), recall=float(ft["recall"][k]),
+                selected=bool(ft["selected"][k]), reason=str(ft["reason"][k]),
+                crystals=CrystalTable.from_crystals(crystals[k]),
+                peaks={"found": _rows(batch.found, k), "predicted": _rows(batch.predicted, k),
+                       "fitted": _rows(batch.fitted, k), "truth": _truth_table(f.truth)},
+                extra={"n_matched": int(ft["n_matched"][k]), "n_accepted": int(ft["n_accepted"][k]),
+                       "is_hit": bool(f.truth.is_hit), "n_foundable": int(f.truth.n_foundable)},
+            )
+
+
+def _indexed(indexer, frame, found: PeakList):
+    from peaknet_bench.crystal import PredictionConfig, predict_reflections
+
+    lattices = indexer.index(found, frame.geometry, frame.photon_energy_ev, frame.clen_m)
+    out = []
+    for lat in lattices:
+        radius = lat.profile_radius
+        cfg = PredictionConfig() if not np.isfinite(radius) else PredictionConfig(profile_radius=max(radius, 1e-4))
+        out.append(predict_reflections(lat.crystal, frame.geometry, frame.wavelength_a, clen_m=frame.clen_m, config=cfg))
+    return [lat.crystal for lat in lattices], (PeakList.concatenate(out) if out else PeakList.empty())
