@@ -1,0 +1,456 @@
+"""The built-in known-cell indexer for stills (SPEC-physics §7).
+
+One axis, then a spin about it: the axis most perpendicular to the beam is well
+determined from a single still, while assembling three axes independently is fragile.
+
+1. peaks → q; the lowest-|q| peaks are used for the search;
+2. axis search over a Fibonacci half-sphere for every distinct cell length, refined by
+   least squares with the integer indices held fixed;
+3. spin search about every refined axis (both signs, every cell axis of that length);
+4. refinement of the best candidates: Kabsch rotation of the target cell, then a
+   weighted 9-parameter fit of A* kept within 5 % / 3° of the target;
+5. acceptance: enough peaks explained; inliers removed and the search repeated for
+   further lattices.
+
+Stills only sample the Ewald sphere, so an observed q differs from its lattice point by
+the excitation error along the peak's ray (up to ~1.7 × profile radius). Every residual
+here is split into that along-ray part (bounded by `max_excitation`) and the part across
+the ray, which is what the detector measures precisely.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from peaknet_bench.crystal import Crystal, UnitCell, axis_angle_matrix, parameters_of_basis
+from peaknet_bench.errors import InputError
+from peaknet_bench.frame import PeakList
+from peaknet_bench.index._kernels import axis_scores, spin_scores
+from peaknet_bench.index.base import IndexedCrystal, peaks_to_q, prediction_rms_px, ray_directions
+from peaknet_bench.index.validate import compare_lattices
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuiltinConfig:
+    """Every threshold of the built-in indexer (defaults follow SPEC-physics §7)."""
+
+    n_search_peaks: int = 140  # lowest-|q| peaks used for the axis and spin searches
+    n_directions: int = 10000  # Fibonacci half-sphere size of the axis search
+    axis_tolerance: float = 0.2  # |L·(q·u) − integer| for a peak to score
+    n_axis_candidates: int = 24  # best directions refined per cell length
+    axis_refine_tolerances: tuple[float, ...] = (0.2, 0.15, 0.1)
+    axis_length_tolerance: float = 0.08  # refined axis length must be within this of L
+    axis_duplicate_deg: float = 2.0  # refined axes closer than this are one axis
+    n_axes: int = 6  # refined axes taken into the spin search
+    n_spin_steps: int = 240
+    spin_tolerance: float = 0.2  # all three fractional residuals below this
+    spin_excitation: float = 0.001  # Å⁻¹: extra along-ray slack of the spin score (small: it costs discrimination)
+    n_refine: int = 4  # best spin candidates refined
+    min_spin_score: float = 0.5  # refine only candidates scoring ≥ this × the inliers acceptance needs
+    candidate_duplicate_deg: float = 1.0  # a spin candidate this close to a refined one is skipped
+    stop_fraction: float = 0.9  # stop refining candidates once one explains this fraction of the peaks
+    max_excitation: float = 0.005  # Å⁻¹, bound on |excitation error| (≈1.7 × largest profile radius + bandwidth)
+    n_excitation_trials: int = 5  # lattice points tried along each peak's ray when assigning hkl
+    refine_tolerances: tuple[float, ...] = (0.3, 0.2, 0.15, 0.1)  # across-ray thresholds × |a*|min, shrinking
+    n_trim_refits: int = 2  # refits without the worst-fitting inliers (see _refine)
+    trim_cost_fraction: float = 0.5  # inliers costing more than this × the outlier cost are left out
+    min_full_fit_inliers: int = 25  # fewer explained peaks: keep the target cell (9 free parameters overfit)
+    full_fit_from_step: int = 1  # the 9-parameter path starts from the fixed-cell solution after this step
+    full_refine_tolerances: tuple[float, ...] = (0.3, 0.2, 0.15, 0.1)  # assignment thresholds of the 9-parameter fit
+    accept_tolerance: float = 0.1  # across-ray inlier threshold × |a*|min
+    position_sigma: float = 3e-4  # Å⁻¹, expected across-ray scatter (weights of the 9-parameter fit)
+    excitation_sigma: float = 0.002  # Å⁻¹, expected along-ray scatter
+    cell_prior: float = 0.02  # prior σ of each A* row, relative to its length (the target cell's reliability)
+    max_length_change: float = 0.05  # refined cell lengths within 5 % of the target
+    max_angle_change_deg: float = 3.0  # refined angles within 3° of the target
+    min_inliers: int = 8
+    min_fraction: float = 0.5  # all lattices together explain at least this fraction of the peaks
+    min_lattice_fraction: float = 0.2  # each lattice explains at least this fraction
+    max_lattices: int = 2
+    duplicate_lattice_deg: float = 5.0  # a lattice this close to an earlier one is rejected
+
+
+@functools.lru_cache(maxsize=8)
+def fibonacci_half_sphere(n: int) -> np.ndarray:
+    """(n, 3) nearly uniform unit vectors with z ≥ 0 (a lattice axis and its negative are one axis)."""
+    i = np.arange(n, dtype=np.float64)
+    z = (i + 0.5) / n
+    r = np.sqrt(1.0 - z * z)
+    phi = i * math.pi * (3.0 - math.sqrt(5.0))
+    out = np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
+    out.setflags(write=False)
+    return out
+
+
+def _rotations_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """(n, 3, 3) smallest rotations taking unit vectors u[i] onto unit vectors v[i]."""
+    c = np.einsum("ix,ix->i", u, v)
+    w = np.cross(u, v)
+    kx = np.zeros((u.shape[0], 3, 3))
+    kx[:, 0, 1], kx[:, 0, 2], kx[:, 1, 2] = -w[:, 2], w[:, 1], -w[:, 0]
+    kx[:, 1, 0], kx[:, 2, 0], kx[:, 2, 1] = w[:, 2], -w[:, 1], w[:, 0]
+    opposite = c < -1.0 + 1e-9
+    scale = 1.0 / np.where(opposite, 1.0, 1.0 + c)
+    out = np.eye(3)[None] + kx + (kx @ kx) * scale[:, None, None]
+    for i in np.nonzero(opposite)[0]:  # 180° about any axis perpendicular to u (rare)
+        perp = np.cross(u[i], [1.0, 0.0, 0.0] if abs(u[i, 0]) < 0.9 else [0.0, 1.0, 0.0])
+        perp /= np.linalg.norm(perp)
+        out[i] = 2.0 * np.outer(perp, perp) - np.eye(3)
+    return out
+
+
+def _kabsch(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Rotation R minimising Σ|R p_i − y_i|² (rows are points)."""
+    h = p.T @ y
+    u, _, vt = np.linalg.svd(h)
+    d = 1.0 if np.linalg.det(vt.T @ u.T) > 0 else -1.0
+    return vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+
+
+def _same_lattice(real_a: np.ndarray, real_b: np.ndarray, max_deg: float) -> bool:
+    """Two bases describe the same lattice, oriented within `max_deg`."""
+    match = compare_lattices(real_a, real_b)
+    return match.max_deviation <= 0.25 and abs(match.determinant) == 1 and match.misorientation_deg <= max_deg
+
+
+@dataclass
+class _Fit:
+    astar: np.ndarray
+    hkl: np.ndarray  # (n, 3) for all peaks offered
+    inliers: np.ndarray  # (n,) bool
+    perp: np.ndarray  # (n,) across-ray distance
+    along: np.ndarray  # (n,) along-ray distance (≈ excitation error)
+    cost: np.ndarray  # (n,) weighted squared residual (perp/σ)² + (along/σ_e)²
+    outlier_cost: float  # what a peak outside the tolerances costs (the cost at the tolerance boundary)
+
+    @property
+    def robust_cost(self) -> float:
+        """Truncated χ² (MLESAC): inliers cost their weighted residual, others a constant.
+
+        Unlike the inlier count it prefers a tight fit of the true peaks to a looser one that
+        also swallows a spurious peak.
+        """
+        return float(self.cost[self.inliers].sum() + self.outlier_cost * (~self.inliers).sum())
+
+
+class BuiltinIndexer:
+    """Known-cell still indexer; see the module docstring for the method."""
+
+    name = "builtin"
+
+    def __init__(self, cell: UnitCell, config: BuiltinConfig = BuiltinConfig()) -> None:
+        self.cell = cell
+        self.config = config
+        self._real = cell.real_basis()
+        self._recip = cell.reciprocal_basis()
+        self._axis_lengths = np.linalg.norm(self._real, axis=1)
+        self._astar_min = float(np.linalg.norm(self._recip, axis=1).min())
+        self._lengths = cell.unique_lengths()
+        self._directions = fibonacci_half_sphere(config.n_directions)
+        self._directions32 = self._directions.astype(np.float32)
+        phi = np.linspace(0.0, 2.0 * math.pi, config.n_spin_steps, endpoint=False)
+        self._cos_phi, self._sin_phi = np.cos(phi), np.sin(phi)
+
+    # ------------------------------------------------------------------ public
+    def index(
+        self, peaks: PeakList, geometry, photon_energy_ev: float, clen_m: float | None = None
+    ) -> list[IndexedCrystal]:
+        """Lattices on one frame; an empty list when the frame does not index."""
+        cfg = self.config
+        if not (math.isfinite(photon_energy_ev) and photon_energy_ev > 0):
+            raise InputError(None, "photon_energy_ev", f"expected a positive photon energy in eV, got {photon_energy_ev!r}")
+        q, usable = peaks_to_q(peaks, geometry, photon_energy_ev, clen_m)
+        n_total = len(peaks)
+        if usable.size < max(3, cfg.min_inliers):
+            return []
+        ray = ray_directions(q, photon_energy_ev)
+        remaining = np.ones(usable.size, bool)
+        found: list[tuple[_Fit, np.ndarray]] = []  # fit, indices into usable
+        per_lattice = max(cfg.min_inliers, cfg.min_lattice_fraction * n_total) if cfg.max_lattices > 1 else max(
+            cfg.min_inliers, cfg.min_fraction * n_total
+        )
+        for _ in range(cfg.max_lattices):
+            idx = np.nonzero(remaining)[0]
+            if idx.size < per_lattice:
+                break
+            try:
+                fit = self._find_lattice(q[idx], ray[idx], per_lattice)
+            except np.linalg.LinAlgError:  # a degenerate peak set (e.g. all coplanar): not indexable
+                log.debug("degenerate peak geometry; frame not indexed", exc_info=True)
+                fit = None
+            if fit is None or fit.inliers.sum() < per_lattice:
+                break
+            real = np.linalg.inv(fit.astar).T
+            if any(self._same_orientation(real, np.linalg.inv(f.astar).T) for f, _ in found):
+                break
+            members = idx[fit.inliers]
+            found.append((fit, idx))
+            remaining[members] = False
+        explained = int((~remaining).sum())
+        if not found or explained < max(cfg.min_inliers, cfg.min_fraction * n_total):
+            return []
+        return [self._result(fit, idx, usable, peaks, geometry, photon_energy_ev, clen_m, n_total) for fit, idx in found]
+
+    # ----------------------------------------------------------------- helpers
+    def _find_lattice(self, q: np.ndarray, ray: np.ndarray, required: float) -> _Fit | None:
+        """Best lattice among the remaining peaks, or None when no candidate can be accepted."""
+        cfg = self.config
+        order = np.argsort(np.linalg.norm(q, axis=1))[: cfg.n_search_peaks]
+        qs, rays = np.ascontiguousarray(q[order]), ray[order]
+        axes = self._axis_search(qs)
+        if not axes:
+            return None
+        # A candidate whose spin score is far below what acceptance needs is not worth refining.
+        min_score = cfg.min_spin_score * required * qs.shape[0] / q.shape[0]
+        good_enough = cfg.stop_fraction * qs.shape[0]
+        best: _Fit | None = None
+        # Candidates are compared on the search subset; only the winner is refined on every peak.
+        refined: list[np.ndarray] = []  # real bases of the candidates refined so far
+        for astar, score in self._spin_search(axes, qs, rays):
+            if score < min_score:
+                break
+            real = np.linalg.inv(astar).T
+            # Symmetry-equivalent spin candidates (equal axes, both signs) refine to the same lattice.
+            if any(_same_lattice(real, other, cfg.candidate_duplicate_deg) for other in refined):
+                continue
+            fit = self._refine(astar, qs, rays)
+            if fit is not None:
+                refined.append(np.linalg.inv(fit.astar).T)
+            if fit is not None and (best is None or fit.robust_cost < best.robust_cost):
+                best = fit
+                if fit.inliers.sum() >= good_enough:
+                    break
+        if best is None:
+            return None
+        return self._refine(best.astar, q, ray)
+
+    def _axis_search(self, q: np.ndarray) -> list[np.ndarray]:
+        """Refined real-space axis vectors (length ≈ a cell length), best first."""
+        cfg = self.config
+        found: list[tuple[int, np.ndarray]] = []
+        q32 = [np.ascontiguousarray(q[:, i], dtype=np.float32) for i in range(3)]
+        for length in self._lengths:
+            scores = axis_scores(self._directions32, *q32, np.float32(length), np.float32(cfg.axis_tolerance))
+            n_best = min(cfg.n_axis_candidates, scores.size)
+            top = np.argpartition(-scores, n_best - 1)[:n_best]
+            v = self._directions[top] * length
+            for tol in cfg.axis_refine_tolerances:
+                v = self._refine_axes(v, q, tol)
+            x = q @ v.T
+            score = (np.abs(x - np.rint(x)) < cfg.axis_tolerance).sum(axis=0)
+            norms = np.linalg.norm(v, axis=1)
+            ok = np.abs(norms / length - 1.0) <= cfg.axis_length_tolerance
+            found.extend((int(s), vec) for s, vec, good in zip(score, v, ok) if good)
+        found.sort(key=lambda item: -item[0])
+        kept: list[np.ndarray] = []
+        cos_dup = math.cos(math.radians(cfg.axis_duplicate_deg))
+        for _, vec in found:
+            unit = vec / np.linalg.norm(vec)
+            if all(abs(float(unit @ (w / np.linalg.norm(w)))) < cos_dup for w in kept):
+                kept.append(vec)
+            if len(kept) >= cfg.n_axes:
+                break
+        return kept
+
+    @staticmethod
+    def _refine_axes(v: np.ndarray, q: np.ndarray, tol: float) -> np.ndarray:
+        """Least-squares update of axis vectors with the integer projections held fixed (batched)."""
+        x = q @ v.T  # (n, K)
+        nint = np.rint(x)
+        w = (np.abs(x - nint) < tol).astype(np.float64)
+        wq = w.T[:, :, None] * q[None]  # (K, n, 3)
+        m = wq.transpose(0, 2, 1) @ q  # (K, 3, 3)
+        b = (nint.T[:, None, :] @ wq)[:, 0, :]  # (K, 3)
+        # A weak pull towards the current vector keeps under-determined systems solvable.
+        ridge = 1e-3 * np.trace(m, axis1=1, axis2=2)[:, None, None] / 3.0 + 1e-12
+        m = m + ridge * np.eye(3)
+        b = b + ridge[:, :, 0] * v
+        return np.linalg.solve(m, b[..., None])[..., 0]
+
+    def _spin_search(
+        self, axes: list[np.ndarray], q: np.ndarray, ray: np.ndarray
+    ) -> list[tuple[np.ndarray, int]]:
+        """(A*, score) candidates, best first, from spinning the target cell about each refined axis."""
+        cfg = self.config
+        targets, cell_axes = [], []
+        for vec in axes:
+            length = float(np.linalg.norm(vec))
+            matching = np.nonzero(np.abs(self._axis_lengths / length - 1.0) <= cfg.axis_length_tolerance)[0]
+            for sign in (1.0, -1.0):
+                for j in matching:
+                    targets.append(sign * vec / length)
+                    cell_axes.append(j)
+        if not targets:
+            return []
+        t = np.array(targets)  # (C, 3) spin axes
+        r0 = _rotations_between(self._real[cell_axes] / self._axis_lengths[cell_axes, None], t)
+        rows = np.einsum("mx,cyx->cmy", self._real, r0)  # cell axes with axis j on t, (C, 3, 3)
+        par = np.einsum("cm,cx->cmx", np.einsum("cmx,cx->cm", rows, t), t)
+        perp = rows - par
+        cross = np.cross(t[:, None, :], perp)
+        terms = np.stack([par, perp, cross], axis=2)  # (C, 3 axes, 3 terms, 3)
+        frac = np.einsum("cmtx,ix->cmti", terms, q)
+        slack = np.einsum("cmtx,ix->cmti", terms, ray) * cfg.spin_excitation
+        scores = spin_scores(frac, slack, self._cos_phi, self._sin_phi, cfg.spin_tolerance)
+        best_phi = scores.argmax(axis=1)
+        best_score = scores[np.arange(t.shape[0]), best_phi]
+        out = []
+        for c in np.argsort(-best_score, kind="stable")[: cfg.n_refine]:
+            spin = axis_angle_matrix(t[c], float(np.arctan2(self._sin_phi[best_phi[c]], self._cos_phi[best_phi[c]])))
+            real = rows[c] @ spin.T
+            out.append((np.linalg.inv(real).T, int(best_score[c])))
+        return out
+
+    def _assign(self, astar: np.ndarray, q: np.ndarray, ray: np.ndarray, tol_perp: float) -> _Fit:
+        """Integer indices for every peak: the lattice point most likely to have produced it.
+
+        A peak may sit up to `max_excitation` off its lattice point along its ray, so several
+        lattice points can be candidates (an axis near the beam); the one with the smallest
+        weighted residual (across-ray / position_sigma, along-ray / excitation_sigma) wins.
+        """
+        cfg = self.config
+        real = np.linalg.inv(astar).T
+        shifts = np.linspace(-cfg.max_excitation, cfg.max_excitation, cfg.n_excitation_trials)
+        hkl = np.rint((q[None] + shifts[:, None, None] * ray[None]) @ real.T)  # (S, n, 3)
+        diff = hkl @ astar - q[None]
+        along = (diff * ray[None]).sum(axis=2)
+        perp = np.linalg.norm(diff - along[..., None] * ray[None], axis=2)
+        cost = (perp / cfg.position_sigma) ** 2 + (along / cfg.excitation_sigma) ** 2
+        pick = np.argmin(cost, axis=0)
+        cols = np.arange(q.shape[0])
+        hkl, along, perp, cost = hkl[pick, cols], along[pick, cols], perp[pick, cols], cost[pick, cols]
+        inliers = (perp <= tol_perp) & (np.abs(along) <= cfg.max_excitation) & np.any(hkl != 0, axis=1)
+        outlier_cost = (tol_perp / cfg.position_sigma) ** 2 + (cfg.max_excitation / cfg.excitation_sigma) ** 2
+        return _Fit(astar, hkl.astype(np.int64), inliers, perp, along, cost, outlier_cost)
+
+    def _weight_terms(self) -> tuple[float, float]:
+        """Each peak's inverse covariance is a·I + b·n nᵀ (n: its ray): tight across the ray,
+        loose along it. Returns (a, b)."""
+        cfg = self.config
+        a = 1.0 / cfg.position_sigma**2
+        return a, 1.0 / cfg.excitation_sigma**2 - a
+
+    def _fit_rotation(self, astar: np.ndarray, hkl: np.ndarray, q: np.ndarray, ray: np.ndarray) -> np.ndarray:
+        """Fixed-cell orientation refinement: weighted Gauss–Newton steps on a small rotation ω.
+
+        With p + ω × p ≈ q the normal matrix is Σ [p]×ᵀ W [p]× = a Σ(|p|² I − p pᵀ) +
+        b Σ (p × n)(p × n)ᵀ and the right-hand side Σ p × (W (q − p)).
+        """
+        a, b = self._weight_terms()
+        for _ in range(2):
+            p = hkl @ astar
+            r0 = q - p
+            pn = np.cross(p, ray)
+            m = a * (np.einsum("ij,ij->", p, p) * np.eye(3) - p.T @ p) + b * (pn.T @ pn)
+            wr = a * r0 + b * ray * np.einsum("ij,ij->i", ray, r0)[:, None]
+            rhs = np.cross(p, wr).sum(axis=0)
+            omega = np.linalg.solve(m + 1e-9 * np.trace(m) * np.eye(3), rhs)
+            angle = float(np.linalg.norm(omega))
+            if angle < 1e-12:
+                break
+            astar = astar @ axis_angle_matrix(omega, angle).T
+        return astar
+
+    def _refine(self, astar: np.ndarray, q: np.ndarray, ray: np.ndarray) -> _Fit | None:
+        """Rotation of the target cell with shrinking thresholds (Kabsch, then weighted), then
+        the 9-parameter fit, alternated with hkl assignment; the better of the two is kept."""
+        cfg = self.config
+        seed = astar
+        for step, factor in enumerate(cfg.refine_tolerances):
+            fit = self._assign(astar, q, ray, factor * self._astar_min)
+            if fit.inliers.sum() < 3:
+                return None
+            h = fit.hkl[fit.inliers]
+            if step == 0:
+                # Coarse: Kabsch on observations slid along their rays onto the prediction.
+                y = q[fit.inliers] + fit.along[fit.inliers, None] * ray[fit.inliers]
+                rot = _kabsch(h @ self._recip, y)
+                astar = (rot @ self._recip.T).T
+            else:
+                astar = self._fit_rotation(astar, h, q[fit.inliers], ray[fit.inliers])
+            if step == cfg.full_fit_from_step:
+                seed = astar
+        best = self._assign(astar, q, ray, cfg.accept_tolerance * self._astar_min)
+        # Trimmed refits: a spurious peak that sits just inside the tolerance pulls a fit of
+        # 15-20 peaks by tenths of a degree; refit on the well-fitting core and keep the result
+        # when the truncated χ² improves.
+        for _ in range(cfg.n_trim_refits):
+            core = best.inliers & (best.cost < cfg.trim_cost_fraction * best.outlier_cost)
+            if core.sum() < 3 or core.sum() == best.inliers.sum():
+                break
+            trial_astar = self._fit_rotation(astar, best.hkl[core], q[core], ray[core])
+            trial = self._assign(trial_astar, q, ray, cfg.accept_tolerance * self._astar_min)
+            if trial.robust_cost >= best.robust_cost:
+                break
+            astar, best = trial_astar, trial
+        # Full-cell path, started from a coarse fixed-cell solution: when the target cell is off
+        # by ~1 %, tight fixed-cell thresholds keep only low-resolution peaks and bias the
+        # orientation; alternating assignment and 9-parameter fits brings the others back.
+        full = seed
+        for factor in cfg.full_refine_tolerances:
+            fit = self._assign(full, q, ray, factor * self._astar_min)
+            if fit.inliers.sum() < cfg.min_full_fit_inliers:
+                return best
+            full = self._fit_full(seed, fit.hkl[fit.inliers], q[fit.inliers], ray[fit.inliers])
+        fit = self._assign(full, q, ray, cfg.accept_tolerance * self._astar_min)
+        # The six extra cell parameters must pay for themselves (Akaike: 2 per parameter).
+        return fit if fit.robust_cost + 2.0 * 6 < best.robust_cost else best
+
+    def _fit_full(self, astar: np.ndarray, hkl: np.ndarray, q: np.ndarray, ray: np.ndarray) -> np.ndarray:
+        """Weighted linear least squares for all nine elements of A* (prior centred on the
+        fixed-cell solution `astar`), then the cell kept in bounds.
+
+        Each residual is weighted by 1/σ² across the ray and 1/σ_e² along it, matching how a
+        still measures a reflection.
+        """
+        cfg = self.config
+        h = hkl.astype(np.float64)
+        a, b = self._weight_terms()
+        g = (h[:, :, None] * ray[:, None, :]).reshape(-1, 9)  # h ⊗ n, row-major like A*
+        m = np.kron(h.T @ h, a * np.eye(3)) + b * (g.T @ g)
+        wq = a * q + b * ray * np.einsum("ij,ij->i", ray, q)[:, None]
+        rhs = (h.T @ wq).reshape(9)
+        # Gaussian prior on A* around the fixed-cell solution: the target cell is known to ~2 %,
+        # which keeps axes that one still barely constrains (along the beam) from drifting.
+        prior = np.repeat(1.0 / (cfg.cell_prior * np.linalg.norm(astar, axis=1)) ** 2, 3)  # (9,), row-major
+        x = np.linalg.solve(m + np.diag(prior), rhs + prior * astar.reshape(9)).reshape(3, 3)
+        return self._clamp_cell(x)
+
+    def _clamp_cell(self, astar: np.ndarray) -> np.ndarray:
+        """Keep a fitted A* within the allowed change of the target cell (lengths and angles)."""
+        cfg = self.config
+        real = np.linalg.inv(astar).T
+        params = np.array(parameters_of_basis(real))
+        target = np.array(self.cell.parameters)
+        lo = np.concatenate([target[:3] * (1 - cfg.max_length_change), target[3:] - cfg.max_angle_change_deg])
+        hi = np.concatenate([target[:3] * (1 + cfg.max_length_change), target[3:] + cfg.max_angle_change_deg])
+        clipped = np.clip(params, lo, hi)
+        if np.allclose(clipped, params):
+            return astar
+        ref = UnitCell.from_parameters(clipped).real_basis()
+        rot = _kabsch(ref, real)  # orientation of the fitted basis
+        return np.linalg.inv(ref @ rot.T).T
+
+    def _same_orientation(self, real_a: np.ndarray, real_b: np.ndarray) -> bool:
+        return _same_lattice(real_a, real_b, self.config.duplicate_lattice_deg)
+
+    def _result(
+        self, fit: _Fit, idx: np.ndarray, usable: np.ndarray, peaks: PeakList, geometry, photon_energy_ev: float,
+        clen_m: float | None, n_total: int,
+    ) -> IndexedCrystal:
+        members = usable[idx[fit.inliers]]
+        hkl = fit.hkl[fit.inliers]
+        crystal = Crystal(astar=fit.astar, cell=self.cell)
+        return IndexedCrystal(
+            crystal=crystal, cell=UnitCell.from_real_basis(crystal.real_basis(), template=self.cell),
+            peak_indices=members, hkl=hkl, residuals=fit.perp[fit.inliers], excitation=fit.along[fit.inliers],
+            n_peaks=n_total, rms_px=prediction_rms_px(fit.astar, hkl, peaks.subset(members), geometry, photon_energy_ev, clen_m),
+            method=self.name,
+        )

@@ -1,0 +1,55 @@
+"""Comparing lattices: the integer-matrix test of SPEC-physics §7.
+
+Two real-space bases (rows a, b, c) describe the same lattice when M = A_found · A_true⁻¹ is
+an integer matrix with |det M| = 1; this absorbs lattice symmetry and indexing ambiguity.
+The remaining misorientation is measured after bringing A_found into the true setting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class LatticeMatch:
+    """Outcome of comparing a found basis with a reference basis."""
+
+    matrix: np.ndarray  # M rounded to integers
+    max_deviation: float  # max |M − round(M)|
+    determinant: int
+    misorientation_deg: float  # after bringing the found basis into the reference setting
+
+    def is_match(self, integer_tol: float = 0.1, max_misorientation_deg: float = 0.5) -> bool:
+        return (
+            self.max_deviation <= integer_tol
+            and abs(self.determinant) == 1
+            and self.misorientation_deg <= max_misorientation_deg
+        )
+
+
+def rotation_of(matrix: np.ndarray) -> np.ndarray:
+    """Closest proper rotation to a 3×3 matrix (polar decomposition via SVD)."""
+    u, _, vt = np.linalg.svd(matrix)
+    d = np.sign(np.linalg.det(u @ vt)) or 1.0
+    return u @ np.diag([1.0, 1.0, d]) @ vt
+
+
+def compare_lattices(found_real: np.ndarray, true_real: np.ndarray) -> LatticeMatch:
+    """Integer-matrix comparison of two real-space bases (rows a, b, c, Å, lab frame)."""
+    found_real = np.asarray(found_real, dtype=np.float64)
+    true_real = np.asarray(true_real, dtype=np.float64)
+    m = found_real @ np.linalg.inv(true_real)
+    mi = np.rint(m)
+    dev = float(np.abs(m - mi).max())
+    det = int(round(np.linalg.det(mi)))
+    if abs(det) != 1:
+        return LatticeMatch(mi.astype(int), dev, det, 180.0)
+    # −I maps every lattice onto itself, so a det −1 matrix is the same lattice in the inverted basis.
+    proper = mi if det == 1 else -mi
+    setting = np.linalg.inv(proper) @ found_real  # found basis in the true setting
+    # setting ≈ true_real @ Rᵀ (rows rotated by R): the rotation part of true⁻¹·setting.
+    r = rotation_of(np.linalg.inv(true_real) @ setting)
+    angle = float(np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))))
+    return LatticeMatch(mi.astype(int), dev, det, angle)
