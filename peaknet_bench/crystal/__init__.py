@@ -1,40 +1,33 @@
-"""Unit cells, oriented crystals, reciprocal lattice and reflection prediction on stills."""
+"""Unit cells, oriented crystals, reciprocal lattice and reflection prediction on stills.
 
-from peaknet_bench.crystal.cell import (
-    CENTERINGS,
-    LATTICE_TYPES,
-    UnitCell,
-    centering_absent,
-    lattice_from_space_group,
-    parameters_of_basis,
-)
-from peaknet_bench.crystal.files import (
-    cell_from_pdb,
-    format_cell,
-    parse_cell_text,
-    parse_pdb_cryst1,
-    read_cell_file,
-    write_cell_file,
-)
-from peaknet_bench.crystal.orientation import (
-    Crystal,
-    axis_angle_matrix,
-    quaternion_to_matrix,
-    random_rotation,
-    rotation_angle_deg,
-)
-from peaknet_bench.crystal.predict import (
-    DEFAULT_MIN_PARTIALITY,
-    EwaldReflections,
-    PredictionConfig,
-    ewald_reflections,
-    predict_reflections,
-)
+Public names are resolved lazily (see peaknet_bench.util.lazy) so that the CLI starts fast.
+"""
 
-__all__ = [
-    "CENTERINGS", "DEFAULT_MIN_PARTIALITY", "LATTICE_TYPES", "Crystal", "EwaldReflections",
-    "PredictionConfig", "UnitCell", "axis_angle_matrix", "cell_from_pdb", "centering_absent",
-    "ewald_reflections", "format_cell", "lattice_from_space_group", "parameters_of_basis",
-    "parse_cell_text", "parse_pdb_cryst1", "predict_reflections", "quaternion_to_matrix",
-    "random_rotation", "read_cell_file", "rotation_angle_deg", "write_cell_file",
-]
+from peaknet_bench.util.lazy import lazy_exports
+
+_EXPORTS = {
+    "CENTERINGS": "cell",
+    "Crystal": "orientation",
+    "DEFAULT_MIN_PARTIALITY": "predict",
+    "EwaldReflections": "predict",
+    "LATTICE_TYPES": "cell",
+    "PredictionConfig": "predict",
+    "UnitCell": "cell",
+    "axis_angle_matrix": "orientation",
+    "cell_from_pdb": "files",
+    "centering_absent": "cell",
+    "ewald_reflections": "predict",
+    "format_cell": "files",
+    "lattice_from_space_group": "cell",
+    "parameters_of_basis": "cell",
+    "parse_cell_text": "files",
+    "parse_pdb_cryst1": "files",
+    "predict_reflections": "predict",
+    "quaternion_to_matrix": "orientation",
+    "random_rotation": "orientation",
+    "read_cell_file": "files",
+    "rotation_angle_deg": "orientation",
+    "write_cell_file": "files",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

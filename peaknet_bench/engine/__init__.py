@@ -1,24 +1,45 @@
 """The data engine: PeakDiff matching, curation, pseudo-Voigt fitting, labels, Ray runs.
 
 See docs/engine.md. Heavy dependencies (lmfit, ray, h5py, matplotlib) load lazily.
+
+Public names are resolved lazily (see peaknet_bench.util.lazy) so that the CLI starts fast.
 """
 
-from peaknet_bench.engine.curation import CurationConfig, CurationResult, curate, curate_run
-from peaknet_bench.engine.labels import assembled_labels, label_iou, paint_labels, window_labels
-from peaknet_bench.engine.peakdiff import FrameMatch, PeakDiffConfig, RunSummary, match_points, peakdiff
-from peaknet_bench.engine.profile import (
-    PARAM_NAMES, AgreementTolerance, FitConfig, FitResult, Windows, compare_fits, extract_windows,
-    fit_batched, fit_lmfit, pseudo_voigt,
-)
-from peaknet_bench.engine.run import (
-    BatchResult, EngineConfig, EngineJob, RunOptions, RunReport, iter_output, process_batch, read_batch,
-    run_engine,
-)
+from peaknet_bench.util.lazy import lazy_exports
 
-__all__ = [
-    "PARAM_NAMES", "AgreementTolerance", "BatchResult", "CurationConfig", "CurationResult", "EngineConfig",
-    "EngineJob", "FitConfig", "FitResult", "FrameMatch", "PeakDiffConfig", "RunOptions", "RunReport",
-    "RunSummary", "Windows", "assembled_labels", "compare_fits", "curate", "curate_run", "extract_windows",
-    "fit_batched", "fit_lmfit", "iter_output", "label_iou", "match_points", "paint_labels", "peakdiff",
-    "process_batch", "pseudo_voigt", "read_batch", "run_engine", "window_labels",
-]
+_EXPORTS = {
+    "AgreementTolerance": "profile",
+    "BatchResult": "run",
+    "CurationConfig": "curation",
+    "CurationResult": "curation",
+    "EngineConfig": "run",
+    "EngineJob": "run",
+    "FitConfig": "profile",
+    "FitResult": "profile",
+    "FrameMatch": "peakdiff",
+    "PARAM_NAMES": "profile",
+    "PeakDiffConfig": "peakdiff",
+    "RunOptions": "run",
+    "RunReport": "run",
+    "RunSummary": "peakdiff",
+    "Windows": "profile",
+    "assembled_labels": "labels",
+    "compare_fits": "profile",
+    "curate": "curation",
+    "curate_run": "curation",
+    "extract_windows": "profile",
+    "fit_batched": "profile",
+    "fit_lmfit": "profile",
+    "iter_output": "run",
+    "label_iou": "labels",
+    "match_points": "peakdiff",
+    "paint_labels": "labels",
+    "peakdiff": "peakdiff",
+    "process_batch": "run",
+    "pseudo_voigt": "profile",
+    "read_batch": "run",
+    "run_engine": "run",
+    "window_labels": "labels",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

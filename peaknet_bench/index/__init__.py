@@ -1,13 +1,25 @@
-"""Indexers behind one interface: the built-in known-cell still indexer and CrystFEL's indexamajig."""
+"""Indexers behind one interface: the built-in known-cell still indexer and CrystFEL's indexamajig.
 
-from peaknet_bench.index.base import IndexedCrystal, Indexer, peaks_to_q, prediction_rms_px, ray_directions
-from peaknet_bench.index.batch import index_frames, make_indexer
-from peaknet_bench.index.builtin import BuiltinConfig, BuiltinIndexer
-from peaknet_bench.index.crystfel import CrystFELConfig, CrystFELError, CrystFELIndexer
-from peaknet_bench.index.validate import LatticeMatch, compare_lattices
+Public names are resolved lazily (see peaknet_bench.util.lazy) so that the CLI starts fast.
+"""
 
-__all__ = [
-    "BuiltinConfig", "BuiltinIndexer", "CrystFELConfig", "CrystFELError", "CrystFELIndexer", "IndexedCrystal",
-    "Indexer", "LatticeMatch", "compare_lattices", "index_frames", "make_indexer", "peaks_to_q",
-    "prediction_rms_px", "ray_directions",
-]
+from peaknet_bench.util.lazy import lazy_exports
+
+_EXPORTS = {
+    "BuiltinConfig": "builtin",
+    "BuiltinIndexer": "builtin",
+    "CrystFELConfig": "crystfel",
+    "CrystFELError": "crystfel",
+    "CrystFELIndexer": "crystfel",
+    "IndexedCrystal": "base",
+    "Indexer": "base",
+    "LatticeMatch": "validate",
+    "compare_lattices": "validate",
+    "index_frames": "batch",
+    "make_indexer": "batch",
+    "peaks_to_q": "base",
+    "prediction_rms_px": "base",
+    "ray_directions": "base",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -3,26 +3,22 @@
 The +0.5 half-pixel shift of CrystFEL's coordinate convention is applied in
 `peaknet_bench.io.stream` (and nowhere else); CXI peak lists hold the package convention
 because CrystFEL shifts them itself on read.
+
+Public names are resolved lazily (see peaknet_bench.util.lazy) so that the CLI starts fast.
 """
 
-from peaknet_bench.io.cxi import CXIReader, CXIWriter, write_peaks_cxi
-from peaknet_bench.io.stream import (
-    StreamChunk,
-    StreamCrystal,
-    StreamReader,
-    StreamReflections,
-    StreamWriter,
-    iter_stream,
-)
+from peaknet_bench.util.lazy import lazy_exports
 
-__all__ = [
-    "CXIReader",
-    "CXIWriter",
-    "StreamChunk",
-    "StreamCrystal",
-    "StreamReader",
-    "StreamReflections",
-    "StreamWriter",
-    "iter_stream",
-    "write_peaks_cxi",
-]
+_EXPORTS = {
+    "CXIReader": "cxi",
+    "CXIWriter": "cxi",
+    "StreamChunk": "stream",
+    "StreamCrystal": "stream",
+    "StreamReader": "stream",
+    "StreamReflections": "stream",
+    "StreamWriter": "stream",
+    "iter_stream": "stream",
+    "write_peaks_cxi": "cxi",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

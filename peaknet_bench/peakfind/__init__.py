@@ -1,6 +1,17 @@
-"""Classic peak finders (peakfinder8) behind the `PeakFinder` interface the networks share."""
+"""Classic peak finders (peakfinder8) behind the `PeakFinder` interface the networks share.
 
-from peaknet_bench.peakfind.base import FinderResult, PeakFinder, run_finder
-from peaknet_bench.peakfind.peakfinder8 import Peakfinder8, Peakfinder8Params, RadialLayout
+Public names are resolved lazily (see peaknet_bench.util.lazy) so that the CLI starts fast.
+"""
 
-__all__ = ["FinderResult", "PeakFinder", "Peakfinder8", "Peakfinder8Params", "RadialLayout", "run_finder"]
+from peaknet_bench.util.lazy import lazy_exports
+
+_EXPORTS = {
+    "FinderResult": "base",
+    "PeakFinder": "base",
+    "Peakfinder8": "peakfinder8",
+    "Peakfinder8Params": "peakfinder8",
+    "RadialLayout": "peakfinder8",
+    "run_finder": "base",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
