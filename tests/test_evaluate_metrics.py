@@ -60,3 +60,18 @@ def test_bootstrap_interval_covers_the_truth_most_of_the_time():
         covered += lo <= p <= hi
         assert lo <= est <= hi
     assert 88 <= covered <= 100  # nominal 95 %
+
+
+def test_joint_bootstrap_matches_single_rates_and_is_seeded():
+    from peaknet_bench.evaluate.metrics import bootstrap_rates_ci
+
+    rng = np.random.default_rng(3)
+    s = rng.integers(0, 5, size=(200, 2)).astype(float)
+    t = s + rng.integers(0, 5, size=(200, 2))
+    joint = bootstrap_rates_ci(s, t, n_boot=300, seed=7)
+    # Same resamples whatever the number of rates: each column equals its own single-rate interval.
+    assert joint[0] == bootstrap_rate_ci(s[:, 0], t[:, 0], n_boot=300, seed=7)
+    assert joint[1] == bootstrap_rates_ci(s[:, 1:], t[:, 1:], n_boot=300, seed=7)[0]
+    assert joint[0][0] == pytest.approx(s[:, 0].sum() / t[:, 0].sum())
+    assert bootstrap_rates_ci(np.zeros((0, 3)), np.zeros((0, 3))) == [(0.0, 0.0, 0.0)] * 3
+    assert bootstrap_rate_ci(np.zeros(5), np.zeros(5)) == (0.0, 0.0, 0.0)  # no trials at all

@@ -30,6 +30,8 @@ class FrameOutcome:
     n_foundable: int | None = None  # found-able true reflections
     n_matched: int | None = None  # found peaks matched to found-able reflections
     correct_orientation: bool | None = None  # indexed and the orientation matches the truth
+    misorientation_deg: float | None = None  # worst found lattice vs its closest true crystal (180: no match)
+    index: int | None = None  # the frame's index in its run
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,14 +110,43 @@ def bootstrap_rate_ci(
     `successes` and `trials` are per-frame counts (trials defaults to 1 per frame, i.e. a
     plain proportion). Returns (estimate, low, high).
     """
+    s = np.asarray(successes, dtype=np.float64).reshape(-1, 1)
+    t = np.ones_like(s) if trials is None else np.asarray(trials, dtype=np.float64).reshape(-1, 1)
+    return bootstrap_rates_ci(s, t, n_boot=n_boot, level=level, seed=seed)[0]
+
+
+def bootstrap_rates_ci(
+    successes: np.ndarray, trials: np.ndarray, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+) -> list[tuple[float, float, float]]:
+    """Bootstrap CIs of k pooled rates at once, all from the same frame resamples.
+
+    `successes` and `trials` are (n_frames, k). Each resample is stored as per-frame
+    multiplicities (a bincount of the drawn indices), so every rate's resampled sums are one
+    matrix product instead of k fancy-indexing passes over n_boot × n_frames indices.
+    """
     s = np.asarray(successes, dtype=np.float64)
-    t = np.ones_like(s) if trials is None else np.asarray(trials, dtype=np.float64)
-    if s.size == 0 or t.sum() == 0:
-        return 0.0, 0.0, 0.0
+    t = np.asarray(trials, dtype=np.float64)
+    n, k = s.shape
+    if n == 0:
+        return [(0.0, 0.0, 0.0)] * k
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, s.size, size=(n_boot, s.size))
-    num = s[idx].sum(axis=1)
-    den = t[idx].sum(axis=1)
-    boot = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
     alpha = (1.0 - level) / 2
-    return float(s.sum() / t.sum()), float(np.quantile(boot, alpha)), float(np.quantile(boot, 1 - alpha))
+    num = np.empty((n_boot, k))
+    den = np.empty((n_boot, k))
+    rows = max(1, min(n_boot, 2_000_000 // n))  # bounded memory: ~2M indices per block
+    for start in range(0, n_boot, rows):
+        m = min(rows, n_boot - start)
+        idx = rng.integers(0, n, size=(m, n)) + (np.arange(m) * n)[:, None]
+        counts = np.bincount(idx.ravel(), minlength=m * n).reshape(m, n).astype(np.float64)
+        num[start : start + m] = counts @ s
+        den[start : start + m] = counts @ t
+    boot = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    out = []
+    for j in range(k):
+        total = t[:, j].sum()
+        if total == 0:
+            out.append((0.0, 0.0, 0.0))
+            continue
+        lo, hi = np.quantile(boot[:, j], [alpha, 1 - alpha])
+        out.append((float(s[:, j].sum() / total), float(lo), float(hi)))
+    return out

@@ -1,0 +1,156 @@
+"""`peaknet-bench evaluate`, `peaknet-bench tune-pf8` and `peaknet-bench report`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _add_frames_options(p: argparse.ArgumentParser, default_seed: int) -> None:
+    g = p.add_argument_group("frames (a CXI run, or a simulated experiment)")
+    g.add_argument("--frames", metavar="RUN.cxi", help="CXI file with image data")
+    g.add_argument("--geom", metavar="DET.geom", help="CrystFEL geometry of --frames (default: RUN.geom beside it)")
+    g.add_argument("--cell", metavar="TARGET.cell",
+                   help="target unit cell (default: RUN.cell beside --frames, or the experiment's cell)")
+    g.add_argument("--truth", metavar="RUN.truth.h5", help="truth sidecar (default: RUN.truth.h5 beside --frames if present)")
+    g.add_argument("--experiment", metavar="NAME", help="simulated experiment name or YAML (see `simulate --list`)")
+    g.add_argument("-n", "--n-frames", type=int, default=None,
+                   help="number of frames (default: 100 simulated / all of --frames)")
+    g.add_argument("--seed", type=int, default=default_seed, help=f"simulation seed (default {default_seed})")
+    g.add_argument("--start", type=int, default=0, help="first frame index (default 0)")
+
+
+def _frames(args: argparse.Namespace, default_n: int):
+    from peaknet_bench.errors import InputError
+    from peaknet_bench.evaluate.frames import CXIFrames, SimulatedFrames
+
+    if (args.frames is None) == (args.experiment is None):
+        raise InputError(None, "--frames/--experiment", "give exactly one of --frames RUN.cxi or --experiment NAME")
+    if args.frames is not None:
+        geom = args.geom or str(Path(args.frames).with_suffix(".geom"))
+        return CXIFrames(args.frames, geom, args.cell, args.truth, args.start, args.n_frames)
+    return SimulatedFrames(args.experiment, args.seed, default_n if args.n_frames is None else args.n_frames, args.start)
+
+
+def _cell(args: argparse.Namespace):
+    if args.cell is None or args.frames is not None:
+        return None
+    from peaknet_bench.crystal import read_cell_file
+
+    return read_cell_file(args.cell)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a peak-finding method: hit rate, indexing rate, yield, cells, throughput")
+    p.add_argument("--method", default="pf8",
+                   help="pf8, oracle (simulated truth), a .cxi file of peak lists, or a model checkpoint (default pf8)")
+    p.add_argument("--params", metavar="PF8.json", help="peakfinder8 parameters (e.g. from tune-pf8); default CrystFEL's")
+    p.add_argument("--name", help="method name in the results and report (default from the method)")
+    p.add_argument("--device", default="cpu", help="torch device for model methods (default cpu)")
+    _add_frames_options(p, default_seed=0)
+    p.add_argument("--indexer", default="builtin", choices=["builtin", "crystfel"], help="indexing backend (default builtin)")
+    p.add_argument("--min-peaks", type=int, default=10, help="a hit has at least this many peaks (default 10)")
+    p.add_argument("--match-radius", type=float, default=3.0, help="peak ↔ true reflection match radius, px (default 3)")
+    p.add_argument("--workers", type=int, default=1, help="Ray workers (1 = in-process; default 1)")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: local)")
+    p.add_argument("--chunk-size", type=int, default=8, help="frames per task (default 8)")
+    p.add_argument("--allow-overlap", action="store_true",
+                   help="allow evaluating on frames the --params were tuned on (default: refuse)")
+    p.add_argument("-o", "--output", default="results.json", help="results file (default results.json)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(handler=run_evaluate)
+
+    t = sub.add_parser("tune-pf8", help="tune peakfinder8 for indexing yield on a tuning subset (the expert baseline)")
+    _add_frames_options(t, default_seed=1)
+    t.add_argument("--budget", type=int, default=30, help="parameter sets tried (default 30)")
+    t.add_argument("--search-seed", type=int, default=0, help="seed of the random search (default 0)")
+    t.add_argument("--indexer", default="builtin", choices=["builtin", "crystfel"], help="indexing backend (default builtin)")
+    t.add_argument("--min-peaks", type=int, default=10, help="a hit has at least this many peaks (default 10)")
+    t.add_argument("-o", "--output", default="tuned.json", help="tuned parameters JSON, usable by --params (default tuned.json)")
+    t.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    t.set_defaults(handler=run_tune)
+
+    r = sub.add_parser("report", help="render Table 1 (Markdown, HTML), Figure 6 and yield-vs-throughput (PNG)")
+    r.add_argument("results", nargs="+", help="results files written by `evaluate`")
+    r.add_argument("-o", "--output", default="report", help="output folder (default report/)")
+    r.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    r.set_defaults(handler=run_report)
+
+
+def summary_row(results) -> list:
+    m = results.metrics
+    return [results.method.name, m.n_frames, m.hit_rate, m.indexing_rate, m.indexing_yield,
+            results.throughput.frames_per_second or 0.0]
+
+
+SUMMARY_HEADER = ["method", "frames", "hit rate", "indexing rate", "yield", "frames/s"]
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from peaknet_bench.errors import InputError
+    from peaknet_bench.evaluate.harness import EvalConfig, evaluate
+    from peaknet_bench.evaluate.methods import parse_method
+    from peaknet_bench.evaluate.results import write_results
+    from peaknet_bench.evaluate.tune import overlapping_frames
+    from peaknet_bench.util.output import emit, table
+
+    method = parse_method(args.method, args.params, args.name, args.device)
+    source = _frames(args, default_n=100)
+    if args.params and not args.allow_overlap:
+        tuned = json.loads(Path(args.params).read_text())
+        shared = overlapping_frames(tuned if isinstance(tuned, dict) else {}, source.identity(), source.indices())
+        if shared:
+            raise InputError(args.params, "tuning.frame_indices",
+                             f"these parameters were tuned on {len(shared)} of the evaluation frames (e.g. {shared[:3]}); "
+                             "evaluate on disjoint frames (another --seed or --start) or pass --allow-overlap")
+    if args.workers < 1:
+        raise InputError(None, "--workers", f"expected >= 1, got {args.workers}")
+    config = EvalConfig(min_peaks=args.min_peaks, match_radius_px=args.match_radius, indexer=args.indexer,
+                        workers=args.workers, address=args.address, chunk_size=args.chunk_size)
+    results = evaluate(method, source, config, cell=_cell(args))
+    write_results(results, args.output)
+    m = results.metrics
+    summary = {"output": args.output, "method": results.method.name, "params_sha256": results.method.params_sha256,
+               "dataset": results.dataset.name, **{k: getattr(m, k) for k in
+               ("n_frames", "n_hits", "n_indexed", "hit_rate", "indexing_rate", "indexing_yield")},
+               "truth": m.truth, "frames_per_second": results.throughput.frames_per_second,
+               "seconds": results.throughput.find_wall_seconds + results.throughput.index_seconds}
+    human = table([summary_row(results)], SUMMARY_HEADER) + f"\nwrote {args.output}"
+    emit(summary, human, args.json)
+    return 0
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    from peaknet_bench.evaluate.tune import TuneConfig, tune_pf8
+    from peaknet_bench.util.atomic import write_text_atomic
+    from peaknet_bench.util.output import emit, to_json
+
+    source = _frames(args, default_n=40)
+    record = tune_pf8(source, TuneConfig(budget=args.budget, seed=args.search_seed, min_peaks=args.min_peaks,
+                                         indexer=args.indexer), cell=_cell(args))
+    write_text_atomic(args.output, to_json(record, indent=2) + "\n")
+    t = record["tuning"]
+    summary = {"output": args.output, "peakfinder8": record["peakfinder8"], "best_yield": t["best"]["indexing_yield"],
+               "default_yield": t["default"]["indexing_yield"], "n_frames": len(source), **t["cost"]}
+    p = record["peakfinder8"]
+    human = (f"tuned peakfinder8 on {len(source)} frames of {source.identity()['name']}: "
+             f"{t['cost']['trials']} trials in {t['cost']['seconds']:.1f} s\n"
+             f"  yield {100 * t['default']['indexing_yield']:.1f}% (defaults) -> {100 * t['best']['indexing_yield']:.1f}%"
+             f" with threshold={p['threshold']:g} min_snr={p['min_snr']:g} pix={p['min_pix_count']}-{p['max_pix_count']}"
+             f" local_bg_radius={p['local_bg_radius']}\nwrote {args.output}")
+    emit(summary, human, args.json)
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from peaknet_bench.evaluate.report import TABLE1_HEADER, render_report, table1_rows
+    from peaknet_bench.evaluate.results import load_results
+    from peaknet_bench.util.output import emit, table
+
+    results = [load_results(p) for p in args.results]
+    paths = render_report(results, args.output)
+    summary = {"n_results": len(results), "files": paths,
+               "rows": [dict(zip(TABLE1_HEADER, row)) for row in table1_rows(results)]}
+    emit(summary, table(table1_rows(results), TABLE1_HEADER) + f"\nwrote {args.output}/", args.json)
+    return 0

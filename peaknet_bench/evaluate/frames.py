@@ -1,0 +1,200 @@
+"""Frames to evaluate on, each with a stable identity and (when simulated) ground truth.
+
+A frame source is small and picklable: the heavy parts (the simulator's detector model and
+structure factors, an open HDF5 file) are built lazily in the process that reads frames,
+so the same source object can be shipped to Ray workers.
+
+* `SimulatedFrames` – frames `start .. start+n-1` of a simulator experiment and seed,
+  generated on the fly with their truth attached; identified by the experiment's name, the
+  sha256 of its full YAML, the seed and the frame range.
+* `CXIFrames` – a CXI file (+ CrystFEL `.geom`, target `.cell` and optional truth sidecar
+  written by `simulate`); identified by path and sha256 of the CXI file. A geometry whose
+  slab does not match the data shape is rejected up front (InputError).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from peaknet_bench.errors import InputError
+from peaknet_bench.frame import Frame, PeakList
+
+
+@dataclass
+class TruthView:
+    """What evaluation needs from ground truth, whatever file or object it came from."""
+
+    blank: bool  # no crystal in the beam
+    foundable: PeakList  # found-able reflections (the reference for peak precision / recall)
+    real_bases: list[np.ndarray]  # (3, 3) rows a, b, c (Å, lab frame) of every true crystal
+    label_mask: np.ndarray | None = None  # (n_ss, n_fs) bool slab label
+
+
+def truth_from_frame_truth(truth) -> TruthView:
+    """TruthView of a simulator `FrameTruth`."""
+    return TruthView(
+        blank=not truth.is_hit, foundable=truth.foundable_peaks(),
+        real_bases=[c.real_basis() for c in truth.crystals], label_mask=truth.label_mask,
+    )
+
+
+class SimulatedFrames:
+    """Frames of a simulated experiment, generated on demand (deterministic per seed and index)."""
+
+    kind = "simulated"
+
+    def __init__(self, experiment: str, seed: int, n_frames: int, start: int = 0) -> None:
+        from peaknet_bench.sim import load_experiment
+
+        if n_frames < 0 or start < 0:
+            raise InputError(None, "-n", f"expected n_frames >= 0 and start >= 0, got {n_frames}, {start}")
+        self.experiment_ref = str(experiment)
+        self.experiment = load_experiment(experiment)
+        self.seed = int(seed)
+        self.n_frames = int(n_frames)
+        self.start = int(start)
+        self.geometry = self.experiment.geometry()
+        self.cell = self.experiment.unit_cell()
+        self._sim = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_sim"] = None  # rebuilt where frames are read
+        return state
+
+    @property
+    def simulator(self):
+        if self._sim is None:
+            from peaknet_bench.sim import Simulator
+
+            self._sim = Simulator(self.experiment, self.seed)
+        return self._sim
+
+    def __len__(self) -> int:
+        return self.n_frames
+
+    def indices(self) -> range:
+        """Frame indices in the run (for disjointness checks between tuning and evaluation)."""
+        return range(self.start, self.start + self.n_frames)
+
+    def frame(self, i: int) -> Frame:
+        if not 0 <= i < self.n_frames:
+            raise IndexError(i)
+        return self.simulator.frame(self.start + i)
+
+    def truth(self, frame: Frame) -> TruthView | None:
+        return None if frame.truth is None else truth_from_frame_truth(frame.truth)
+
+    def identity(self) -> dict[str, Any]:
+        from peaknet_bench.evaluate.methods import sha256_text
+
+        return {
+            "kind": self.kind, "name": self.experiment.name, "experiment": self.experiment_ref,
+            "experiment_sha256": sha256_text(self.experiment.to_yaml()), "seed": self.seed,
+            "start": self.start, "n_frames": self.n_frames,
+        }
+
+
+class CXIFrames:
+    """Frames of a CXI file with a CrystFEL geometry; truth from a `.truth.h5` sidecar if present."""
+
+    kind = "cxi"
+
+    def __init__(self, cxi: str | os.PathLike, geom: str | os.PathLike, cell: str | os.PathLike | None = None,
+                 truth: str | os.PathLike | None = None, start: int = 0, n_frames: int | None = None) -> None:
+        from peaknet_bench.crystal import read_cell_file
+        from peaknet_bench.geometry import load_geometry
+        from peaknet_bench.io.cxi import CXIReader
+        from peaknet_bench.sim import truth_path_for
+
+        self.cxi = Path(cxi)
+        self.geom_path = str(geom)
+        self.geometry = load_geometry(str(geom))
+        cell_path = Path(cell) if cell is not None else self.cxi.with_suffix(".cell")
+        if not cell_path.is_file():
+            raise InputError(str(cell_path), None, "target unit cell file not found (give --cell)")
+        self.cell_path = str(cell_path)
+        self.cell = read_cell_file(cell_path)
+        with CXIReader(self.cxi, self.geometry) as reader:  # validates data shape against the geometry
+            if not reader.has_data:
+                raise InputError(str(self.cxi), reader.data_path, "missing: evaluation needs image data")
+            total = len(reader)
+        self.start = int(start)
+        self.n_frames = total - self.start if n_frames is None else int(n_frames)
+        if self.start < 0 or self.n_frames < 0 or self.start + self.n_frames > total:
+            raise InputError(str(self.cxi), "frames", f"range {self.start}+{self.n_frames} outside the file's {total} frames")
+        truth_path = Path(truth) if truth is not None else truth_path_for(self.cxi)
+        self.truth_path = str(truth_path) if truth_path.is_file() else None
+        if truth is not None and self.truth_path is None:
+            raise InputError(str(truth), None, "truth sidecar not found")
+        if self.truth_path is not None:
+            from peaknet_bench.sim import TruthFile
+
+            with TruthFile(self.truth_path) as tf:
+                if len(tf) != total or tuple(tf.slab_shape) != tuple(self.geometry.slab_shape):
+                    raise InputError(self.truth_path, "frames", f"{len(tf)} frames of {tf.slab_shape}, expected "
+                                     f"{total} of {self.geometry.slab_shape} to match {self.cxi}")
+        self._reader = None
+        self._truth = None
+        self._sha256: str | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_reader"] = state["_truth"] = None  # HDF5 handles do not travel; reopened lazily
+        return state
+
+    def _open(self):
+        if self._reader is None:
+            from peaknet_bench.io.cxi import CXIReader
+
+            self._reader = CXIReader(self.cxi, self.geometry)
+        return self._reader
+
+    def __len__(self) -> int:
+        return self.n_frames
+
+    def indices(self) -> range:
+        return range(self.start, self.start + self.n_frames)
+
+    def frame(self, i: int) -> Frame:
+        if not 0 <= i < self.n_frames:
+            raise IndexError(i)
+        return self._open().frame(self.start + i)
+
+    def truth(self, frame: Frame) -> TruthView | None:
+        if self.truth_path is None:
+            return None
+        if self._truth is None:
+            from peaknet_bench.sim import TruthFile
+
+            self._truth = TruthFile(self.truth_path)
+        tf, i = self._truth, int(frame.meta["index"])
+        return TruthView(
+            blank=not bool(tf.is_hit[i]), foundable=tf.foundable_peaks(i),
+            real_bases=[np.linalg.inv(a).T for a in tf.astar(i)], label_mask=tf.label_mask(i),
+        )
+
+    def identity(self) -> dict[str, Any]:
+        from peaknet_bench.evaluate.methods import sha256_file
+
+        if self._sha256 is None:
+            self._sha256 = sha256_file(self.cxi)
+        out = {
+            "kind": self.kind, "name": self.cxi.stem, "path": str(self.cxi.resolve()), "sha256": self._sha256,
+            "geometry": self.geom_path, "truth": self.truth_path, "start": self.start, "n_frames": self.n_frames,
+        }
+        if self.truth_path is not None:  # a simulated run: record what made it (tuning-overlap checks use it)
+            from peaknet_bench.evaluate.methods import sha256_text
+            from peaknet_bench.sim import TruthFile
+
+            with TruthFile(self.truth_path) as tf:
+                if "experiment" in tf.attrs and "seed" in tf.attrs:
+                    out["experiment"] = str(tf.attrs.get("experiment_name", ""))
+                    out["experiment_sha256"] = sha256_text(str(tf.attrs["experiment"]))
+                    out["seed"] = int(tf.attrs["seed"])
+        return out
