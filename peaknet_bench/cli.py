@@ -18,6 +18,17 @@ from peaknet_bench.errors import InputError
 # Modules that contribute sub-commands, in the order they appear in --help.
 COMMAND_MODULES = [
     "peaknet_bench.quickstart",
+    "peaknet_bench.geometry.commands",
+    "peaknet_bench.io.commands",
+    "peaknet_bench.sim.commands",
+    "peaknet_bench.peakfind.commands",
+    "peaknet_bench.index.commands",
+    "peaknet_bench.data.commands",
+    "peaknet_bench.models.commands",
+    "peaknet_bench.train.commands",
+    "peaknet_bench.engine.commands",
+    "peaknet_bench.evaluate.commands",
+    "peaknet_bench.leaderboard.commands",
 ]
 
 
