@@ -222,3 +222,17 @@ def test_compare_lattices_integer_matrix():
     off = compare_lattices(true @ small.T, true)
     assert not off.is_match() and abs(off.misorientation_deg - 1.0) < 0.05
     assert not compare_lattices(true * np.array([[1.5], [1], [1]]), true).is_match()
+
+
+def test_compare_lattices_left_handed_choice_is_the_same_orientation():
+    from peaknet_bench.index import compare_lattices
+
+    rng = np.random.default_rng(3)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    q *= np.sign(np.linalg.det(q))
+    true = np.diag([40.0, 70.0, 91.0]) @ q.T
+    left = true * np.array([[1.0], [1.0], [-1.0]])  # a, b, −c: det M = −1
+    m = compare_lattices(left, true)
+    assert m.determinant == -1
+    assert m.misorientation_deg < 1e-6
+    assert m.is_match()

@@ -191,10 +191,8 @@ def _orientation(found_crystals, real_bases, config: EvalConfig) -> tuple[bool |
     for c in found_crystals:
         best = 180.0
         found = c.crystal.real_basis()
-        if np.linalg.det(found) < 0:  # a left-handed basis of the same lattice (−I is a lattice symmetry)
-            found = -found
         for tb in real_bases:
-            m = compare_lattices(found, tb if np.linalg.det(tb) > 0 else -tb)
+            m = compare_lattices(found, tb)
             if m.max_deviation <= config.integer_tol and abs(m.determinant) == 1:
                 best = min(best, m.misorientation_deg)
         worst = max(worst, best)

@@ -46,9 +46,9 @@ def compare_lattices(found_real: np.ndarray, true_real: np.ndarray) -> LatticeMa
     det = int(round(np.linalg.det(mi)))
     if abs(det) != 1:
         return LatticeMatch(mi.astype(int), dev, det, 180.0)
-    # −I maps every lattice onto itself, so a det −1 matrix is the same lattice in the inverted basis.
-    proper = mi if det == 1 else -mi
-    setting = np.linalg.inv(proper) @ found_real  # found basis in the true setting
+    # M⁻¹ brings the found basis into the true setting whatever its handedness (det M = −1 means
+    # the found basis is a left-handed choice of the same lattice, e.g. a, b, −c).
+    setting = np.linalg.inv(mi) @ found_real
     # setting ≈ true_real @ Rᵀ (rows rotated by R): the rotation part of true⁻¹·setting.
     r = rotation_of(np.linalg.inv(true_real) @ setting)
     angle = float(np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))))
