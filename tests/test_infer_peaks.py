@@ -86,3 +86,26 @@ def test_components_in_panel_gaps_are_dropped_on_a_real_detector():
     assert len(peaks) == 1
     r, c = asm.slab_to_image(peaks.fs, peaks.ss, peaks.panel)
     assert (r[0], c[0]) == pytest.approx((inside[0], inside[1]), abs=1e-6)
+
+
+def test_sparse_background_ring_equals_whole_image_dilation():
+    """The sparse ring (window offsets around component pixels) is the dense dilation's ring,
+    blobs on the image border and touching neighbours' windows included."""
+    from scipy import ndimage
+
+    from peaknet_bench.infer.peaks import _background_ring
+
+    rng = np.random.default_rng(7)
+    for trial in range(6):
+        shape = (40 + trial, 57)
+        seg = ndimage.binary_dilation(rng.random(shape) < 0.01, iterations=int(rng.integers(0, 2)))
+        seg[0, :3] = seg[-2:, -1] = True  # border blobs
+        good = rng.random(shape) > 0.05
+        labels, _ = ndimage.label(seg, structure=np.ones((3, 3), bool))
+        on = np.flatnonzero(labels)
+        lab = labels.ravel()[on]
+        for gap, width in ((1, 3), (0, 2), (2, 1)):
+            a = _background_ring(seg, labels, on, lab, gap, width, good, sparse=True)
+            b = _background_ring(seg, labels, on, lab, gap, width, good, sparse=False)
+            np.testing.assert_array_equal(a[0], b[0])
+            np.testing.assert_array_equal(a[1], b[1])

@@ -44,7 +44,7 @@ def extract_peaks(
     """
     cfg = config or ExtractionConfig()
     seg = np.asarray(segmentation, dtype=bool)
-    img = np.asarray(image, dtype=np.float64)
+    img = np.asarray(image)  # values are gathered (sparse) and converted to float64 then
     if seg.shape != img.shape:
         raise ValueError(f"segmentation {seg.shape} and image {img.shape} differ in shape")
     if good is not None:
@@ -56,19 +56,14 @@ def extract_peaks(
     flat = labels.ravel()
     on = flat > 0
     lab = flat[on]
-    vals = img.ravel()[on]
+    vals = img.ravel()[on].astype(np.float64)
     npix = np.bincount(lab, minlength=n + 1)[1:]
     # Local background: mean of the good pixels in a ring `background_gap` pixels away from each
     # component (so its tails do not bias it), `background_ring` pixels wide.
-    inner = 2 * cfg.background_gap + 1
-    outer = inner + 2 * cfg.background_ring
-    near = ndimage.binary_dilation(seg, structure=np.ones((inner, inner), bool))
-    grown = ndimage.grey_dilation(labels, size=(outer, outer))
-    ring = (grown > 0) & ~near
-    if good is not None:
-        ring &= good
-    ring_lab = grown[ring]
-    ring_sum = np.bincount(ring_lab, weights=img[ring], minlength=n + 1)[1:]
+    on_flat = np.flatnonzero(on)
+    ring, ring_lab = _background_ring(seg, labels, on_flat, lab, cfg.background_gap,
+                                      cfg.background_ring, good)
+    ring_sum = np.bincount(ring_lab, weights=img.ravel()[ring].astype(np.float64), minlength=n + 1)[1:]
     ring_n = np.bincount(ring_lab, minlength=n + 1)[1:]
     background = np.divide(ring_sum, ring_n, out=np.zeros(n), where=ring_n > 0)
     above = vals - background[lab - 1]
@@ -77,7 +72,7 @@ def extract_peaks(
     np.maximum.at(peak_max, lab, above)
     # Centroid weighted by the background-subtracted signal, clipped at 0 so noise below the
     # background cannot drag it; components with no positive signal use the plain mean.
-    rows, cols = np.divmod(np.nonzero(on)[0], seg.shape[1])
+    rows, cols = np.divmod(on_flat, seg.shape[1])
     w = np.clip(above, 0.0, None)
     wsum = np.bincount(lab, weights=w, minlength=n + 1)[1:]
     use_w = wsum > 0
@@ -93,6 +88,54 @@ def extract_peaks(
         "row": row[idx], "col": col[idx], "intensity": intensity[idx], "max_intensity": peak_max[1:][idx],
         "npix": npix[idx].astype(np.float64), "background": background[idx],
     }
+
+
+def _background_ring(seg: np.ndarray, labels: np.ndarray, on_flat: np.ndarray, lab: np.ndarray, gap: int,
+                     width: int, good: np.ndarray | None, sparse: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices of the background-ring pixels and the component each belongs to.
+
+    A pixel is in a ring when it lies within `gap + width` pixels (square window) of a
+    component but not within `gap` of any component; it belongs to the highest label in its
+    window (as a grey dilation of the label image). Peaks are sparse, so by default this is
+    computed only around component pixels (pixels x window offsets, scattered into the
+    image) — the same result as dilating the whole image (`sparse=False`, used when the
+    components cover so much of the image that the sparse form would cost more).
+    """
+    inner = 2 * gap + 1
+    outer = inner + 2 * width
+    shape = seg.shape
+    if sparse is None:
+        sparse = on_flat.size * outer * outer < 2 * seg.size
+    if not sparse:
+        near = ndimage.binary_dilation(seg, structure=np.ones((inner, inner), bool))
+        grown = ndimage.grey_dilation(labels, size=(outer, outer))
+        ring = (grown > 0) & ~near
+        if good is not None:
+            ring &= good
+        idx = np.flatnonzero(ring)
+        return idx, grown.ravel()[idx]
+    rows, cols = np.divmod(on_flat, shape[1])
+
+    def around(half: int) -> tuple[np.ndarray, np.ndarray]:
+        """Flat indices of the (2·half+1)² window around every component pixel (clipped to the
+        image) and the index of the component pixel each came from."""
+        d = np.arange(-half, half + 1)
+        r, c = np.broadcast_arrays(rows[:, None, None] + d[None, :, None], cols[:, None, None] + d[None, None, :])
+        inside = (r >= 0) & (r < shape[0]) & (c >= 0) & (c < shape[1])
+        src = np.broadcast_to(np.arange(rows.size)[:, None, None], inside.shape)[inside]
+        return r[inside] * shape[1] + c[inside], src
+
+    near = np.zeros(seg.size, dtype=bool)
+    near[around(gap)[0]] = True
+    cand, src = around(gap + width)
+    grown = np.zeros(seg.size, dtype=labels.dtype)
+    np.maximum.at(grown, cand, lab[src])
+    idx = np.flatnonzero(grown)  # every candidate got a label >= 1
+    keep = ~near[idx]
+    if good is not None:
+        keep &= np.asarray(good, bool).ravel()[idx]
+    idx = idx[keep]
+    return idx, grown[idx]
 
 
 def segmentation_to_peaks(

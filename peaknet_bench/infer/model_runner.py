@@ -1,0 +1,256 @@
+"""A PeakNet model as a batched peak finder, with preprocessing exactly as in training.
+
+Preprocessing reuses the training code path (`peaknet_bench.data.torch_dataset`): the
+slab is assembled with the geometry, placed on a fixed canvas (default 1920 x 1920) so the
+beam sits at the canvas centre (crop where the detector is larger, zero padding where
+smaller), and z-scored per image over its good pixels — so a checkpoint sees at inference
+exactly the input distribution it was trained on. The three stages (`prepare` on the host,
+`segment` on the device, `peaks` on the host) are separate methods so the pipeline can
+overlap them; `run` chains them for plain use.
+
+Segmentation → peaks uses `segmentation_to_peaks` with the *raw detector image* (not the
+z-scored one), so intensities are real background-subtracted ADU integrals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from peaknet_bench.data.torch_dataset import _good_moments, _place, beam_offsets
+from peaknet_bench.errors import InputError
+from peaknet_bench.frame import Frame, PeakList
+from peaknet_bench.geometry import Assembler, Geometry
+from peaknet_bench.infer.config import RunnerConfig
+from peaknet_bench.infer.peaks import segmentation_to_peaks, window
+
+
+def load_network(model: str | os.PathLike | torch.nn.Module, seed: int = 0,
+                 threads: int | None = None) -> torch.nn.Module:
+    """A model from a checkpoint (.safetensors file or checkpoint directory), an exported .onnx
+    file, a model config file (.json/.yaml) or a registry name; eval mode.
+
+    Config files and registry names give *untrained* weights drawn from `seed` (for plumbing
+    and speed measurements); the global torch RNG is left as it was.
+    """
+    if isinstance(model, torch.nn.Module):
+        return model.eval()
+    text = str(model)
+    p = Path(text)
+    if p.suffix == ".onnx":
+        from peaknet_bench.models.onnx import OnnxPeakNet
+
+        return OnnxPeakNet(p, threads=threads)
+    if p.suffix == ".safetensors" or p.is_dir():
+        from peaknet_bench.models import load_model
+
+        return load_model(p).eval()
+    from peaknet_bench.models import build_model
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_model(text).eval()
+
+
+@dataclass
+class Prepared:
+    """A batch ready for the network, plus what postprocessing needs (host memory).
+
+    `images` (k, 1, H, W) float32 z-scored canvases; `good` (k, H, W) good-pixel masks on the
+    canvas; `raw` (k, H, W) the raw assembled detector image on the canvas; `offset` the
+    canvas origin in assembled-image coordinates (the same for every frame of a geometry).
+    """
+
+    images: torch.Tensor
+    good: np.ndarray
+    raw: np.ndarray
+    offset: tuple[int, int]
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+class ModelRunner:
+    """Assemble → pad/crop on the beam → z-score → segment → components → slab peaks."""
+
+    def __init__(self, model: str | os.PathLike | torch.nn.Module, geometry: Geometry,
+                 config: RunnerConfig | None = None) -> None:
+        self.config = cfg = config or RunnerConfig()
+        cfg.validate()
+        self.geometry = geometry
+        self.assembler = Assembler(geometry)
+        self.panel_good = geometry.panel_map >= 0
+        self.device = torch.device(cfg.device)
+        if cfg.threads:
+            torch.set_num_threads(int(cfg.threads))
+        net = load_network(model, cfg.seed, cfg.threads)
+        self.model_name = (getattr(getattr(net, "config", None), "name", None)
+                           or (type(model).__name__ if isinstance(model, torch.nn.Module) else Path(str(model)).stem))
+        if cfg.backend == "onnx" and isinstance(net, torch.nn.Module):
+            net = self._to_onnx(net)
+        if isinstance(net, torch.nn.Module):
+            net = net.to(self.device).eval()
+            if cfg.compile:
+                net = torch.compile(net)
+        self.net = net
+        self.size = tuple(cfg.size) if cfg.size is not None else tuple(self.assembler.shape)
+        if cfg.size is None:
+            self.canvas_offset = (0, 0)  # canvas = assembled image
+        else:
+            beam_rc = (self.assembler.y_max, -self.assembler.x_min)  # lab x = y = 0, as the store records it
+            self.canvas_offset = beam_offsets(beam_rc, self.size)
+        # Canvas origin in assembled coordinates (negative where the canvas pads the image).
+        self.offset = (-self.canvas_offset[0], -self.canvas_offset[1])
+        self._zero_label = np.zeros(self.assembler.shape, np.uint8)
+        self._pool = ThreadPoolExecutor(cfg.host_threads, "peaknet-host") if cfg.host_threads > 1 else None
+        self._copy_stream = None
+        self._logit_gap = None if cfg.threshold is None else math.log(cfg.threshold / (1.0 - cfg.threshold))
+
+    def _to_onnx(self, net: torch.nn.Module):
+        from peaknet_bench.models.onnx import OnnxPeakNet, export_onnx
+
+        with tempfile.TemporaryDirectory(prefix="peaknet-onnx-") as tmp:
+            path = export_onnx(net, Path(tmp) / "model.onnx", example_hw=tuple(self.config.size or (64, 64)))
+            return OnnxPeakNet(path, threads=self.config.threads)
+
+    # ------------------------------------------------------------------ stages
+    def prepare(self, data: np.ndarray, mask: np.ndarray | None = None) -> Prepared:
+        """(k, ss, fs) slabs (+ good-pixel masks) → z-scored canvases, as in training."""
+        data = np.asarray(data, dtype=np.float32)
+        if data.ndim == 2:
+            data = data[None]
+        if data.shape[1:] != tuple(self.geometry.slab_shape):
+            raise InputError(None, "data", f"frame shape {data.shape[1:]} does not match the geometry slab "
+                                           f"{tuple(self.geometry.slab_shape)}")
+        k = data.shape[0]
+        masks = np.broadcast_to(self.panel_good, data.shape) if mask is None else \
+            np.asarray(mask, dtype=bool).reshape(data.shape) & self.panel_good
+        H, W = self.size
+        pin = self.device.type == "cuda"
+        images = torch.zeros((k, 1, H, W), dtype=torch.float32, pin_memory=pin)
+        good = np.zeros((k, H, W), dtype=bool)
+        raw = np.empty((k, H, W), dtype=np.float32)
+        out = images.numpy()
+
+        def one(i: int) -> None:
+            slab = np.ascontiguousarray(data[i])
+            slab_mask = np.ascontiguousarray(masks[i])
+            n, mean, std = _good_moments(slab, slab_mask)
+            scale = 1.0 / std if std > 0 else 1.0
+            asm_image = self.assembler.assemble(slab)
+            asm_mask = self.assembler.assemble(slab_mask, fill=False)
+            _place(asm_image, self._zero_label, asm_mask, self.canvas_offset[0], self.canvas_offset[1], mean, scale,
+                   out[i, 0], np.empty(self.size, np.uint8), good[i])
+            raw[i] = window(asm_image, self.offset, self.size)
+
+        self._map(one, range(k))
+        return Prepared(images=images, good=good, raw=raw, offset=self.offset)
+
+    def _map(self, fn, items) -> list:
+        """fn over items, on `host_threads` threads (the numba kernels release the GIL)."""
+        if self._pool is None:
+            return [fn(i) for i in items]
+        return list(self._pool.map(fn, items))
+
+    def upload(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        """Start the host→device copy of a prepared batch on a side CUDA stream, so it overlaps
+        the previous batch's compute; `segment` waits for it. A no-op off CUDA."""
+        if self.device.type != "cuda" or not isinstance(self.net, torch.nn.Module):
+            return images
+        if self._copy_stream is None:
+            self._copy_stream = torch.cuda.Stream(self.device)
+        with torch.cuda.stream(self._copy_stream):
+            x = images.to(self.device, non_blocking=True)
+            done = torch.cuda.Event()
+            done.record(self._copy_stream)
+        return x, done
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.config.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def segment(self, images: torch.Tensor | tuple[torch.Tensor, Any]) -> np.ndarray:
+        """(k, 1, H, W) canvases (or what `upload` returned) → (k, H, W) boolean peak
+        segmentation in host memory. The decision is taken on the device, so only one byte
+        per pixel comes back."""
+        if not isinstance(self.net, torch.nn.Module):  # onnxruntime
+            return self._decide(self.net(images)).numpy()
+        if isinstance(images, tuple):  # uploaded on the side stream: wait for the copy
+            x, done = images
+            stream = torch.cuda.current_stream(self.device)
+            stream.wait_event(done)
+            x.record_stream(stream)
+        else:
+            x = images.to(self.device, non_blocking=True)
+        k = x.shape[0]
+        if self.config.compile and k < self.config.batch_size:
+            # A compiled graph is specialised to the batch size: pad a short last batch
+            # instead of paying a recompilation.
+            x = torch.cat([x, x.new_zeros((self.config.batch_size - k, *x.shape[1:]))])
+        with torch.inference_mode(), self._autocast():
+            logits = self.net(x)[:k]
+            return self._decide(logits).cpu().numpy()
+
+    def _decide(self, logits: torch.Tensor) -> torch.Tensor:
+        gap = logits[:, 1].float() - logits[:, 0].float()
+        return gap > (0.0 if self._logit_gap is None else self._logit_gap)
+
+    def warmup(self) -> None:
+        """One full batch of blank frames through all three stages: JIT loading (numba,
+        torch.compile), cuDNN autotuning and allocator growth happen here, before frames are
+        timed."""
+        blank = np.zeros((self.config.batch_size, *self.geometry.slab_shape), np.float32)
+        prepared = self.prepare(blank)
+        self.peaks(self.segment(self.upload(prepared.images)), prepared)
+
+    def peaks(self, segmentation: np.ndarray, prepared: Prepared) -> list[PeakList]:
+        """Per-frame slab peak lists from the canvas segmentation and the raw detector image."""
+        return self._map(lambda i: segmentation_to_peaks(segmentation[i], prepared.raw[i], self.assembler,
+                                                         offset=prepared.offset, good=prepared.good[i],
+                                                         config=self.config.extraction), range(len(prepared)))
+
+    def run(self, data: np.ndarray, mask: np.ndarray | None = None) -> list[PeakList]:
+        """All three stages over (k, ss, fs) slabs, `batch_size` frames at a time."""
+        data = np.asarray(data)
+        if data.ndim == 2:
+            data = data[None]
+            mask = None if mask is None else np.asarray(mask)[None]
+        out: list[PeakList] = []
+        b = self.config.batch_size
+        for lo in range(0, data.shape[0], b):
+            prepared = self.prepare(data[lo : lo + b], None if mask is None else mask[lo : lo + b])
+            out.extend(self.peaks(self.segment(prepared.images), prepared))
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        c = self.config
+        return {"model": self.model_name, "size": list(self.size), "batch_size": c.batch_size, "device": c.device,
+                "precision": c.precision, "compile": c.compile, "backend": c.backend, "threshold": c.threshold}
+
+
+class ModelPeakFinder:
+    """A PeakNet model behind the `PeakFinder` protocol (`find(frame) -> PeakList`), so the
+    evaluation harness can score a model directly; `find_batch` batches frames."""
+
+    def __init__(self, model: str | os.PathLike | torch.nn.Module, geometry: Geometry,
+                 config: RunnerConfig | None = None, name: str | None = None) -> None:
+        self.runner = ModelRunner(model, geometry, config)
+        self.name = name or f"model:{self.runner.model_name}"
+
+    def find(self, frame: Frame) -> PeakList:
+        return self.runner.run(frame.data[None], frame.mask[None])[0]
+
+    def find_batch(self, frames: list[Frame]) -> list[PeakList]:
+        if not frames:
+            return []
+        return self.runner.run(np.stack([f.data for f in frames]), np.stack([f.mask for f in frames]))

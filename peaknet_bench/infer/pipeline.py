@@ -1,0 +1,603 @@
+"""The Ray producer/consumer inference pipeline (paper §2.2.3.2, §3.4), with the stage
+overlap, fault recovery and monitoring the paper lists as missing.
+
+    source actors ──put──▶ frame queue (bounded) ──▶ coordinator ──▶ inference workers
+                                                        │   (≤ k calls in flight per worker)
+                    writer actors ◀── result queue (bounded) ◀──┘
+
+* Sources (`peaknet_bench.infer.sources`) read disjoint shards of chunks (chunk c goes to
+  actor c mod n) and `ray.put` each chunk, so the queue carries only object references;
+  a full queue blocks them (back-pressure, never unbounded memory).
+* The coordinator (this process) takes chunk references off the queue and calls
+  `InferenceWorker.process` with several calls in flight per worker: Ray moves the next
+  chunk while the current one computes, and inside the worker (a threaded actor) the host
+  preprocessing of batch k+1, the device work of batch k and the peak extraction of batch
+  k-1 run at the same time, each stage behind its own lock.
+* Exactly once: a chunk is acknowledged only when its result comes back. If a worker dies,
+  its actor is replaced and every chunk it held is sent again; writers also drop any
+  sequence number they have already seen, so a frame can never be written twice.
+* Writers aggregate results into CXI files (`peaknet_bench.io.cxi.CXIWriter`, SPEC-crystfel
+  §2) of `frames_per_file` frames each, sorted by sequence number, written atomically.
+  At the end (or on Ctrl-C) each writer writes what it holds as a last, complete file.
+* Monitoring: queue depths, frames/s per stage and worker utilisation every
+  `monitor_interval_s`, as a line on stderr and a JSON line in `metrics.jsonl`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from peaknet_bench.errors import InputError
+from peaknet_bench.frame import PeakList
+from peaknet_bench.infer.config import RunnerConfig, check_model_spec
+from peaknet_bench.infer.sources import Chunk, FrameSource
+
+
+@dataclass
+class FaultInjection:
+    """Testing aid: the worker kills its own process (`os._exit`) once, in the middle of
+    the batch after `after_batches` completed ones; the marker file makes it happen once
+    per run even though the replacement worker gets the same settings."""
+
+    marker: str
+    after_batches: int = 1
+
+
+@dataclass
+class PipelineConfig:
+    """Shape of the pipeline. Queue capacities are in frames (the paper used 3 200)."""
+
+    n_sources: int = 2
+    n_workers: int = 1
+    n_writers: int = 1
+    queue_size: int = 3200
+    result_queue_size: int = 3200
+    chunk_frames: int | None = None  # frames per queue item; default: the model batch size
+    in_flight_per_worker: int = 3  # calls per worker: one per overlapped stage
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float | None = None  # None: 1 when the runner's device is CUDA, else 0
+    frames_per_file: int = 1000
+    max_peaks: int = 2048
+    write_data: bool = False  # also store image data + mask (self-contained files for indexamajig)
+    compression: str | None = "gzip"
+    prefix: str = "peaks"
+    hit_min_peaks: int = 10  # a frame with at least this many peaks counts as a hit
+    max_retries: int = 3  # resubmissions of one chunk before the run fails
+    monitor_interval_s: float = 2.0
+    live: bool = True  # print monitor lines on stderr
+    fault: FaultInjection | None = None
+
+    def validate(self) -> None:
+        for name in ("n_sources", "n_workers", "n_writers", "queue_size", "result_queue_size", "in_flight_per_worker",
+                     "frames_per_file", "max_peaks"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(None, name, f"expected >= 1, got {getattr(self, name)}")
+        if self.chunk_frames is not None and self.chunk_frames < 1:
+            raise InputError(None, "chunk_frames", f"expected >= 1, got {self.chunk_frames}")
+
+
+# ---------------------------------------------------------------------- actors
+class SourceActor:
+    """Reads its shard of chunks into the object store and queues their references."""
+
+    def __init__(self, source: FrameSource) -> None:
+        self.source = source
+        self.frames = 0
+        self.busy_s = 0.0  # reading, not waiting on a full queue
+        self.blocked_s = 0.0
+        self._stop = threading.Event()
+
+    def run(self, queue, shard: int, n_shards: int, chunk_frames: int) -> int:
+        import ray
+        from ray.util.queue import Full
+
+        n = self.source.n_frames()
+        c = shard
+        while not self._stop.is_set():
+            lo = c * chunk_frames
+            if n is not None and lo >= n:
+                break
+            hi = lo + chunk_frames if n is None else min(lo + chunk_frames, n)
+            t0 = time.perf_counter()
+            chunk = self.source.read(range(lo, hi))
+            ref = ray.put(chunk)
+            t1 = time.perf_counter()
+            # The reference is wrapped in a list so the queue stores the reference, not the
+            # frames; the timeout loop lets `stop` end a source blocked on a full queue.
+            while not self._stop.is_set():
+                try:
+                    queue.put([ref, hi - lo], timeout=0.5)
+                    break
+                except Full:
+                    pass
+            self.busy_s += t1 - t0
+            self.blocked_s += time.perf_counter() - t1
+            self.frames += hi - lo
+            c += n_shards
+        return self.frames
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def stats(self) -> dict[str, float]:
+        return {"frames": self.frames, "busy_s": self.busy_s, "blocked_s": self.blocked_s}
+
+
+class InferenceWorker:
+    """One model instance (one GPU, or a group of CPU cores); a threaded actor whose three
+    stages (host preprocessing → device segmentation → host peak extraction) overlap
+    across consecutive calls."""
+
+    def __init__(self, model: Any, geometry, runner_config: RunnerConfig, fault: FaultInjection | None = None) -> None:
+        from peaknet_bench.infer.model_runner import ModelRunner
+
+        self.runner = ModelRunner(model, geometry, runner_config)
+        self.fault = fault
+        self._locks = {stage: threading.Lock() for stage in ("prepare", "segment", "peaks")}
+        self._count_lock = threading.Lock()
+        self.batches = 0
+
+    def ready(self) -> dict[str, Any]:
+        self.runner.warmup()
+        return self.runner.describe()
+
+    def process(self, chunk: Chunk) -> dict[str, Any]:
+        times: dict[str, float] = {}
+        t0 = time.perf_counter()
+        with self._locks["prepare"]:
+            prepared = self.runner.prepare(chunk["data"], chunk["mask"])
+            uploaded = self.runner.upload(prepared.images)
+        t1 = time.perf_counter()
+        self._maybe_die()
+        with self._locks["segment"]:
+            t1b = time.perf_counter()
+            seg = self.runner.segment(uploaded)
+        t2 = time.perf_counter()
+        with self._locks["peaks"]:
+            t2b = time.perf_counter()
+            peaks = self.runner.peaks(seg, prepared)
+        t3 = time.perf_counter()
+        times = {"prepare_s": t1 - t0, "segment_s": t2 - t1b, "peaks_s": t3 - t2b, "wait_s": (t1b - t1) + (t2b - t2)}
+        with self._count_lock:
+            self.batches += 1
+        return {"seq": chunk["seq"], "event": chunk["event"], "photon_energy_ev": chunk["photon_energy_ev"],
+                "clen_m": chunk["clen_m"], "peaks": peaks, "times": times, "pid": os.getpid()}
+
+    def _maybe_die(self) -> None:
+        f = self.fault
+        if f is None or self.batches < f.after_batches:
+            return
+        try:
+            fd = os.open(f.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # exactly one worker wins
+        except FileExistsError:
+            return
+        os.close(fd)
+        os._exit(1)
+
+
+class WriterActor:
+    """Aggregates results into CXI files of `frames_per_file` frames (sorted by sequence
+    number), each written atomically; drops sequence numbers already seen."""
+
+    def __init__(self, outdir: str, index: int, config: PipelineConfig, slab_shape: tuple[int, int]) -> None:
+        self.outdir = Path(outdir)
+        self.index = index
+        self.cfg = config
+        self.slab_shape = tuple(slab_shape)
+        self.buffer: list[tuple[int, dict[str, Any]]] = []
+        self.seen: set[int] = set()
+        self.files: list[dict[str, Any]] = []
+        self.frames = 0
+        self.duplicates = 0
+        self.busy_s = 0.0
+
+    def run(self, queue) -> dict[str, Any]:
+        """Consume results until a `None` sentinel, then write what is left."""
+        from ray.util.queue import Empty
+
+        while True:
+            try:
+                item = queue.get(timeout=0.5)
+            except Empty:
+                continue
+            if item is None:
+                break
+            t0 = time.perf_counter()
+            self._add(item)
+            while len(self.buffer) >= self.cfg.frames_per_file:
+                self._write(self.cfg.frames_per_file)
+            self.busy_s += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        if self.buffer:
+            self._write(len(self.buffer))
+        self.busy_s += time.perf_counter() - t0
+        return self.stats()
+
+    def _add(self, result: dict[str, Any]) -> None:
+        data = None
+        if self.cfg.write_data:
+            import ray
+
+            data = ray.get(result["chunk"][0])
+        for i, seq in enumerate(result["seq"].tolist()):
+            if seq in self.seen:
+                self.duplicates += 1
+                continue
+            self.seen.add(seq)
+            row = {"event": result["event"][i], "photon_energy_ev": float(result["photon_energy_ev"][i]),
+                   "clen_m": float(result["clen_m"][i]), "peaks": result["peaks"][i]}
+            if data is not None:
+                row["data"], row["mask"] = data["data"][i], data["mask"][i]
+            self.buffer.append((seq, row))
+
+    def _write(self, n: int) -> None:
+        from peaknet_bench.io.cxi import CXIWriter
+
+        self.buffer.sort(key=lambda item: item[0])
+        rows, self.buffer = self.buffer[:n], self.buffer[n:]
+        path = self.outdir / f"{self.cfg.prefix}-w{self.index:02d}-{len(self.files):05d}.cxi"
+        with CXIWriter(path, slab_shape=self.slab_shape, max_peaks=self.cfg.max_peaks, write_data=self.cfg.write_data,
+                       write_mask=self.cfg.write_data, compression=self.cfg.compression) as w:
+            for _, r in rows:
+                w.append(data=r.get("data"), mask=r.get("mask"), peaks=r["peaks"], photon_energy_ev=r["photon_energy_ev"],
+                         clen_m=r["clen_m"], event=r["event"])
+        seqs = [s for s, _ in rows]
+        self.files.append({"path": str(path), "frames": len(rows), "first_seq": seqs[0], "last_seq": seqs[-1],
+                           "peaks": int(sum(len(r["peaks"]) for _, r in rows)),
+                           "hits": int(sum(len(r["peaks"]) >= self.cfg.hit_min_peaks for _, r in rows))})
+        self.frames += len(rows)
+
+    def stats(self) -> dict[str, Any]:
+        return {"frames": self.frames, "buffered": len(self.buffer), "duplicates": self.duplicates,
+                "busy_s": self.busy_s, "files": list(self.files)}
+
+
+# ------------------------------------------------------------------ monitoring
+@dataclass
+class StageMeter:
+    """Frames through one stage and the seconds it was busy."""
+
+    frames: int = 0
+    busy_s: float = 0.0
+
+    def rate(self, elapsed: float) -> float:
+        return self.frames / elapsed if elapsed > 0 else 0.0
+
+
+@dataclass
+class _WorkerSlot:
+    actor: Any
+    index: int
+    generation: int = 0
+    in_flight: int = 0
+    frames: int = 0
+    segment_s: float = 0.0
+    prepare_s: float = 0.0
+    peaks_s: float = 0.0
+
+
+class Monitor:
+    """Live metrics: one stderr line and one JSON line per interval."""
+
+    def __init__(self, path: Path | None, interval_s: float, live: bool) -> None:
+        self.interval_s = interval_s
+        self.live = live
+        self._file = open(path, "w", buffering=1) if path is not None else None  # a log, written line by line
+        self._last = 0.0
+        self._last_frames = 0
+        self.samples = 0
+
+    def due(self, now: float) -> bool:
+        return now - self._last >= self.interval_s
+
+    def record(self, now: float, metrics: dict[str, Any]) -> None:
+        dt = now - self._last if self._last else metrics["elapsed_s"]
+        metrics["interval_fps"] = (metrics["inferred"] - self._last_frames) / dt if dt > 0 else 0.0
+        self._last, self._last_frames = now, metrics["inferred"]
+        self.samples += 1
+        if self._file is not None:
+            self._file.write(json.dumps(metrics) + "\n")
+        if self.live:
+            util = " ".join(f"{u:.0%}" for u in metrics["worker_utilisation"])
+            print(f"[infer {metrics['elapsed_s']:7.1f}s] read {metrics['source_fps']:7.1f} f/s | "
+                  f"q1 {metrics['frame_queue_frames']}/{metrics['frame_queue_capacity']} | "
+                  f"infer {metrics['interval_fps']:7.1f} f/s (util {util}) | q2 {metrics['result_queue_items']} | "
+                  f"written {metrics['written']}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+# ------------------------------------------------------------------ coordinator
+def _actor_died(exc: BaseException) -> bool:
+    import ray.exceptions as rex
+
+    return isinstance(exc, (rex.RayActorError, rex.WorkerCrashedError, rex.ObjectLostError,
+                            rex.OwnerDiedError))
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The user-level error inside a RayTaskError (InputError reaches the CLI intact)."""
+    cause = getattr(exc, "cause", None)
+    return cause if isinstance(cause, BaseException) else exc
+
+
+class Pipeline:
+    """Run a source through a model into CXI peak files. `run()` returns the summary."""
+
+    def __init__(self, source: FrameSource, model: Any, outdir: str | os.PathLike,
+                 runner: RunnerConfig | None = None, config: PipelineConfig | None = None) -> None:
+        self.source = source
+        self.model = model
+        self.outdir = Path(outdir)
+        self.runner = runner or RunnerConfig()
+        self.cfg = config or PipelineConfig()
+        self.cfg.validate()
+        self.runner.validate()
+        check_model_spec(model)
+        self.chunk_frames = int(self.cfg.chunk_frames or self.runner.batch_size)
+        self._stop = threading.Event()
+        self.progress: dict[str, int] = {"inferred": 0}
+
+    def stop(self) -> None:
+        """Ask a running pipeline (from another thread) to shut down as on Ctrl-C."""
+        self._stop.set()
+
+    # -------------------------------------------------------------- set-up
+    def _worker_options(self) -> dict[str, Any]:
+        gpus = self.cfg.gpus_per_worker
+        if gpus is None:
+            gpus = 1.0 if self.runner.device.startswith("cuda") else 0.0
+        return {"num_cpus": self.cfg.cpus_per_worker, "num_gpus": gpus, "max_concurrency": self.cfg.in_flight_per_worker}
+
+    def _new_worker(self, index: int, generation: int = 0) -> _WorkerSlot:
+        import ray
+
+        runner = self.runner
+        if runner.threads is None and self.runner.device == "cpu":
+            runner = replace(runner, threads=max(1, int(self.cfg.cpus_per_worker)))
+        cls = ray.remote(InferenceWorker).options(**self._worker_options())
+        return _WorkerSlot(cls.remote(self.model, self.geometry, runner, self.cfg.fault), index, generation)
+
+    def run(self) -> dict[str, Any]:
+        import ray
+        from ray.util.queue import Empty, Queue
+
+        cfg = self.cfg
+        if not ray.is_initialized():
+            ray.init(include_dashboard=False, configure_logging=False, log_to_driver=True)
+        self.geometry = self.source.geometry()
+        if self.outdir.is_dir() and any(self.outdir.glob(f"{cfg.prefix}-w*.cxi")):
+            raise InputError(str(self.outdir), None, f"already holds {cfg.prefix}-w*.cxi files from another run; "
+                                                     "choose another output directory or prefix")
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        cap_items = max(1, cfg.queue_size // self.chunk_frames)
+        frame_q = Queue(maxsize=cap_items)
+        result_q = Queue(maxsize=max(1, cfg.result_queue_size // self.chunk_frames))
+        t_start = time.perf_counter()
+        workers = [self._new_worker(i) for i in range(cfg.n_workers)]
+        # Model loading happens before the clock for throughput starts.
+        described = ray.get([w.actor.ready.remote() for w in workers])[0]
+        src_cls = ray.remote(SourceActor).options(num_cpus=0, max_concurrency=2)
+        sources = [src_cls.remote(self.source) for _ in range(cfg.n_sources)]
+        writer_cls = ray.remote(WriterActor).options(num_cpus=0, max_concurrency=2)
+        writers = [writer_cls.remote(str(self.outdir), k, cfg, tuple(self.geometry.slab_shape)) for k in range(cfg.n_writers)]
+        # Every actor is up (processes started, imports done) before the clock starts.
+        ray.get([a.stats.remote() for a in (*sources, *writers)])
+        monitor = Monitor(self.outdir / "metrics.jsonl", cfg.monitor_interval_s, cfg.live)
+        t0 = time.perf_counter()
+        src_refs = [s.run.remote(frame_q, k, cfg.n_sources, self.chunk_frames) for k, s in enumerate(sources)]
+        writer_refs = [w.run.remote(result_q) for w in writers]
+        pending: deque[list] = deque()  # [chunk_ref, n_frames, retries] waiting for a worker
+        in_flight: dict[Any, tuple[_WorkerSlot, int, list]] = {}  # result ref -> (slot, generation, item)
+        sources_done: set[int] = set()
+        infer = StageMeter()
+        replaced = retries = 0
+        interrupted = False
+        error: BaseException | None = None
+        try:
+            while not self._stop.is_set():
+                # 1. sources: errors surface here; done when every shard has been queued.
+                if len(sources_done) < len(src_refs):
+                    done, _ = ray.wait([r for k, r in enumerate(src_refs) if k not in sources_done],
+                                       num_returns=1, timeout=0)
+                    for ref in done:
+                        try:
+                            ray.get(ref)
+                        except Exception as exc:
+                            raise _unwrap(exc) from None
+                        sources_done.add(src_refs.index(ref))
+                # 2. intake: take as many chunks as there are free worker slots.
+                free = sum(cfg.in_flight_per_worker - w.in_flight for w in workers) - len(pending)
+                if free > 0 and not pending and not in_flight:
+                    # Idle: block briefly on the queue instead of spinning.
+                    try:
+                        item = frame_q.get(timeout=0.05)
+                        pending.append([item[0], item[1], 0])
+                        free -= 1
+                    except Empty:
+                        pass
+                if free > 0:
+                    n_avail = min(free, frame_q.qsize())
+                    if n_avail > 0:
+                        pending.extend([item[0], item[1], 0] for item in frame_q.get_nowait_batch(n_avail))
+                # 3. dispatch to the least loaded workers.
+                while pending:
+                    slot = min(workers, key=lambda w: w.in_flight)
+                    if slot.in_flight >= cfg.in_flight_per_worker:
+                        break
+                    item = pending.popleft()
+                    ref = slot.actor.process.remote(item[0])
+                    slot.in_flight += 1
+                    in_flight[ref] = (slot, slot.generation, item)
+                # 4. results.
+                if in_flight:
+                    refs = list(in_flight)
+                    ready, _ = ray.wait(refs, num_returns=1, timeout=0.01)
+                    if ready:  # collect everything else that has finished too
+                        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+                    for ref in ready:
+                        slot, gen, item = in_flight.pop(ref)
+                        if gen == slot.generation:  # calls to a replaced actor no longer count
+                            slot.in_flight -= 1
+                        try:
+                            result = ray.get(ref)
+                        except Exception as exc:
+                            if not _actor_died(exc):
+                                raise _unwrap(exc) from None
+                            if item[2] >= cfg.max_retries:
+                                raise RuntimeError(f"a chunk failed {item[2] + 1} times; giving up") from exc
+                            item[2] += 1
+                            retries += 1
+                            pending.appendleft(item)
+                            if gen == slot.generation:  # first failure seen from this actor: replace it
+                                ray.kill(slot.actor, no_restart=True)
+                                fresh = self._new_worker(slot.index, gen + 1)
+                                slot.actor, slot.generation, slot.in_flight = fresh.actor, fresh.generation, 0
+                                replaced += 1
+                                print(f"[infer] worker {slot.index} died; replaced (generation {slot.generation}), "
+                                      f"its batches are retried", file=sys.stderr, flush=True)
+                            continue
+                        n = len(result["seq"])
+                        infer.frames += n
+                        self.progress["inferred"] = infer.frames
+                        t = result["times"]
+                        slot.frames += n
+                        slot.segment_s += t["segment_s"]
+                        slot.prepare_s += t["prepare_s"]
+                        slot.peaks_s += t["peaks_s"]
+                        if cfg.write_data:
+                            result["chunk"] = [item[0]]
+                        result_q.put(result)
+                # 5. end of input: every source finished, queue drained, nothing outstanding.
+                if (len(sources_done) == len(src_refs) and not pending and not in_flight
+                        and frame_q.qsize() == 0):
+                    break
+                now = time.perf_counter()
+                if monitor.due(now):
+                    monitor.record(now, self._metrics(now - t0, sources, writers, workers, frame_q, result_q, cap_items,
+                                                      infer))
+            interrupted = self._stop.is_set()
+        except KeyboardInterrupt:
+            interrupted = True
+            print("[infer] interrupted: stopping sources, writing what has been processed", file=sys.stderr, flush=True)
+        except BaseException as exc:
+            error = exc
+        t_infer_end = time.perf_counter()
+        # Shutdown: stop sources, let writers finish their last files, release actors.
+        for s in sources:
+            s.stop.remote()
+        for _ in writers:
+            result_q.put(None)
+        writer_stats = ray.get(writer_refs)
+        t_end = time.perf_counter()
+        source_stats = ray.get([s.stats.remote() for s in sources])
+        metrics = self._metrics(t_end - t0, sources, writers, workers, frame_q, result_q, cap_items, infer)
+        monitor.record(t_end, metrics)
+        monitor.close()
+        for a in [*sources, *writers, *(w.actor for w in workers)]:
+            ray.kill(a, no_restart=True)
+        for q in (frame_q, result_q):
+            q.shutdown(force=True)
+        if error is not None:
+            raise error
+        return self._summary(described, source_stats, writer_stats, workers, infer, t_start, t0, t_infer_end, t_end,
+                             replaced, retries, interrupted, monitor)
+
+    # ------------------------------------------------------------- reporting
+    def _metrics(self, elapsed: float, sources, writers, workers, frame_q, result_q, cap_items: int,
+                 infer: StageMeter) -> dict[str, Any]:
+        import ray
+
+        src = ray.get([s.stats.remote() for s in sources])
+        produced = sum(s["frames"] for s in src)
+        written = sum(w["frames"] for w in ray.get([w.stats.remote() for w in writers]))
+        depth = frame_q.qsize()
+        return {
+            "time": time.time(), "elapsed_s": elapsed, "produced": produced, "inferred": infer.frames,
+            "written": written, "frame_queue_items": depth, "frame_queue_frames": depth * self.chunk_frames,
+            "frame_queue_capacity": cap_items * self.chunk_frames, "result_queue_items": result_q.qsize(),
+            "source_fps": produced / elapsed if elapsed > 0 else 0.0,
+            "infer_fps": infer.rate(elapsed), "write_fps": written / elapsed if elapsed > 0 else 0.0,
+            "worker_utilisation": [min(1.0, w.segment_s / elapsed) if elapsed > 0 else 0.0 for w in workers],
+        }
+
+    def _summary(self, described, source_stats, writer_stats, workers, infer, t_start, t0, t_infer_end, t_end,
+                 replaced, retries, interrupted, monitor) -> dict[str, Any]:
+        files = sorted((f for w in writer_stats for f in w["files"]), key=lambda f: f["path"])
+        n_frames = sum(f["frames"] for f in files)
+        n_peaks = sum(f["peaks"] for f in files)
+        n_hits = sum(f["hits"] for f in files)
+        seconds = t_end - t0
+        produced = sum(s["frames"] for s in source_stats)
+        source_busy = max((s["busy_s"] for s in source_stats), default=0.0)
+        seg_s = sum(w.segment_s for w in workers)
+        write_busy = max((w["busy_s"] for w in writer_stats), default=0.0)
+
+        def per_s(frames: float, s: float) -> float:
+            return frames / s if s > 0 else 0.0
+
+        stages = {
+            "read": {"frames": produced, "busy_s": sum(s["busy_s"] for s in source_stats),
+                     "blocked_s": sum(s["blocked_s"] for s in source_stats),
+                     "fps": per_s(produced, t_infer_end - t0),
+                     "capacity_fps": per_s(produced, source_busy) * len(source_stats)},
+            "prepare": {"busy_s": sum(w.prepare_s for w in workers),
+                        "capacity_fps": per_s(infer.frames, sum(w.prepare_s for w in workers)) * len(workers)},
+            "segment": {"busy_s": seg_s, "capacity_fps": per_s(infer.frames, seg_s) * len(workers)},
+            "peaks": {"busy_s": sum(w.peaks_s for w in workers),
+                      "capacity_fps": per_s(infer.frames, sum(w.peaks_s for w in workers)) * len(workers)},
+            "infer": {"frames": infer.frames, "fps": per_s(infer.frames, t_infer_end - t0)},
+            "write": {"frames": n_frames, "busy_s": sum(w["busy_s"] for w in writer_stats),
+                      "fps": per_s(n_frames, seconds), "capacity_fps": per_s(n_frames, write_busy) * len(writer_stats)},
+        }
+        return {
+            "n_frames": n_frames, "n_peaks": n_peaks, "n_hits": n_hits,
+            "hit_rate": n_hits / n_frames if n_frames else 0.0,
+            "mean_peaks_per_frame": n_peaks / n_frames if n_frames else 0.0,
+            "seconds": seconds, "startup_seconds": t0 - t_start,
+            "frames_per_second": per_s(n_frames, seconds),
+            "stages": stages,
+            "worker_utilisation": [per_s(w.segment_s, t_infer_end - t0) for w in workers],
+            "workers": len(workers), "workers_replaced": replaced, "batches_retried": retries,
+            "duplicates_dropped": sum(w["duplicates"] for w in writer_stats),
+            "interrupted": interrupted, "files": [f["path"] for f in files], "file_details": files,
+            "outdir": str(self.outdir), "metrics": str(self.outdir / "metrics.jsonl"), "monitor_samples": monitor.samples,
+            "source": self.source.name, "model": described, "pipeline": {
+                k: v for k, v in asdict(self.cfg).items() if k != "fault"} | {"chunk_frames": self.chunk_frames},
+        }
+
+
+def read_events(paths: list[str]) -> list[str]:
+    """Event ids of every frame in the pipeline's output files (for exactly-once checks)."""
+    from peaknet_bench.io.cxi import CXIReader
+
+    events: list[str] = []
+    for p in paths:
+        with CXIReader(p) as r:
+            events.extend(r.event(i) for i in range(len(r)))
+    return events
+
+
+def peaks_by_event(paths: list[str], geometry=None) -> dict[str, PeakList]:
+    """Every output frame's peak list keyed by its event id."""
+    from peaknet_bench.io.cxi import CXIReader
+
+    out: dict[str, PeakList] = {}
+    for p in paths:
+        with CXIReader(p, geometry) as r:
+            for i in range(len(r)):
+                out[r.event(i)] = r.peaks(i)
+    return out
+
+
+__all__ = ["FaultInjection", "Pipeline", "PipelineConfig", "peaks_by_event", "read_events"]
