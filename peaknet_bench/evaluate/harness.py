@@ -124,12 +124,11 @@ class FindWorker:
         return out
 
 
-def _segmentation_counts(finder, frame, seg: np.ndarray, label_slab: np.ndarray) -> np.ndarray:
-    """tp, fp, tn, fn of the assembled segmentation against the assembled truth label (good pixels);
+def _segmentation_counts(finder, frame, seg_slab: np.ndarray, label_slab: np.ndarray) -> np.ndarray:
+    """tp, fp, tn, fn of a slab segmentation against the slab truth label, over good pixels;
     torchmetrics' `binary_stat_scores` when installed, the same counts in numpy otherwise."""
-    asm = finder.assembler
-    good = asm.assembled_mask(frame.mask)
-    pred, target = seg[good].astype(bool), asm.assemble(label_slab.astype(bool), fill=False)[good]
+    good = np.asarray(frame.mask, bool) & (frame.geometry.panel_map >= 0)
+    pred, target = np.asarray(seg_slab, bool)[good], np.asarray(label_slab, bool)[good]
     try:
         import torch
         from torchmetrics.functional.classification import binary_stat_scores

@@ -12,9 +12,9 @@ Kinds:
 * ``pf8`` – peakfinder8 with a parameter set (`Peakfinder8Params`);
 * ``peaks-cxi`` – precomputed peak lists read from a CXI file by frame index (any
   external method: the CXI peak table is CrystFEL's exchange format);
-* ``model`` – a PeakNet checkpoint (``peaknet_bench.models``): the slab is assembled,
-  z-scored over good pixels, segmented, and components become peaks through
-  ``peaknet_bench.infer.peaks.segmentation_to_peaks``;
+* ``model`` – a PeakNet checkpoint, run by ``peaknet_bench.infer.model_runner.ModelPeakFinder``
+  with exactly the training preprocessing (assemble, pad/crop on the beam, z-score) and the
+  inference pipeline's peak extraction;
 * ``oracle`` – the simulator's found-able reflections: the ceiling any method can reach
   on simulated frames (and a known-answer check of the harness itself).
 """
@@ -146,46 +146,6 @@ class OracleFinder:
         return truth.foundable_peaks()
 
 
-class ModelFinder:
-    """A PeakNet model as a peak finder: assemble → z-score → segment → components → peaks.
-
-    `find_with_segmentation` also returns the assembled boolean segmentation, so the harness
-    can score pixels against the truth label mask.
-    """
-
-    name = "model"
-
-    def __init__(self, checkpoint: str, geometry, device: str = "cpu") -> None:
-        import torch
-
-        from peaknet_bench.geometry import Assembler
-        from peaknet_bench.models import load_model
-
-        self.device = torch.device(device)
-        self.model = load_model(checkpoint).to(self.device).eval()
-        self.assembler = Assembler(geometry)
-        self.panel_mask = self.assembler.assembled_mask()
-
-    def find_with_segmentation(self, frame: Frame) -> tuple[PeakList, np.ndarray]:
-        import torch
-
-        from peaknet_bench.infer.peaks import segmentation_to_peaks
-
-        image = self.assembler.assemble(frame.data.astype(np.float32))
-        good = self.assembler.assembled_mask(frame.mask) & self.panel_mask
-        values = image[good]
-        mean = float(values.mean()) if values.size else 0.0
-        std = float(values.std()) if values.size else 1.0
-        z = np.where(good, (image - mean) / (std if std > 0 else 1.0), 0.0).astype(np.float32)
-        with torch.inference_mode():
-            logits = self.model(torch.from_numpy(z)[None, None].to(self.device))
-        seg = (logits[0].argmax(0) == 1).cpu().numpy() & good
-        return segmentation_to_peaks(seg, image, self.assembler, good=good), seg
-
-    def find(self, frame: Frame) -> PeakList:
-        return self.find_with_segmentation(frame)[0]
-
-
 def frame_index(frame: Frame) -> int:
     """A frame's index in its run: `meta["index"]` (set by the simulator and CXIReader), else
     the CrystFEL event `//i`."""
@@ -206,7 +166,11 @@ def build_finder(spec: MethodSpec, geometry):
     if spec.kind == "peaks-cxi":
         return CXIPeaksFinder(spec.params["path"], geometry)
     if spec.kind == "model":
-        return ModelFinder(spec.params["checkpoint"], geometry, spec.params.get("device", "cpu"))
+        from peaknet_bench.infer.config import RunnerConfig
+        from peaknet_bench.infer.model_runner import ModelPeakFinder
+
+        return ModelPeakFinder(spec.params["checkpoint"], geometry,
+                               RunnerConfig(device=spec.params.get("device", "cpu"), batch_size=1), name=spec.name)
     return OracleFinder()
 
 

@@ -250,6 +250,17 @@ class ModelPeakFinder:
     def find(self, frame: Frame) -> PeakList:
         return self.runner.run(frame.data[None], frame.mask[None])[0]
 
+    def find_with_segmentation(self, frame: Frame) -> tuple[PeakList, np.ndarray]:
+        """Peaks plus the segmentation mapped back to the slab (bool, (n_ss, n_fs)), so that an
+        evaluation can score pixels against a slab label mask."""
+        r = self.runner
+        prepared = r.prepare(frame.data[None], frame.mask[None])
+        seg = r.segment(prepared.images)
+        peaks = r.peaks(seg, prepared)[0]
+        # Canvas → assembled image (the inverse window) → slab.
+        assembled = window(seg[0], r.canvas_offset, r.assembler.shape, fill=False)
+        return peaks, r.assembler.disassemble(assembled, fill=False)
+
     def find_batch(self, frames: list[Frame]) -> list[PeakList]:
         if not frames:
             return []
