@@ -219,3 +219,5 @@ def model_names() -> list[str]:
 
 __all__ = ["BACKBONES", "MODELS", "BackboneSpec", "ModelConfig", "CONVNEXTV2_SIZES", "register_backbone",
            "register_model", "get_config", "build_backbone", "model_names", "PAPER_BIFPN_CHANNELS"]
+
+import peaknet_bench.models.reference  # noqa: E402,F401  (registers ref-teacher / ref-student)
