@@ -18,6 +18,9 @@ import json
 from pathlib import Path
 
 
+SHIPPED_STUDENT = Path(__file__).resolve().parents[1] / "baselines" / "models" / "ref-student.safetensors"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("quickstart", help="simulate a small run, tune and evaluate peakfinder8, print Table 1 (make demo)")
     p.add_argument("--experiment", default="epix10k-lysozyme", help="named experiment (default epix10k-lysozyme)")
@@ -26,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tune-frames", type=int, default=24, help="tuning frames, from seed+1 (default 24)")
     p.add_argument("--budget", type=int, default=16, help="tuner trials (default 16)")
     p.add_argument("--workers", type=int, default=1, help="Ray workers for evaluation (1 = in-process; default 1)")
+    p.add_argument("--model", default=str(SHIPPED_STUDENT),
+                   help="model checkpoint evaluated next to peakfinder8 (default: the shipped reference student "
+                        "baselines/models/ref-student.safetensors); 'none' skips it")
     p.add_argument("-o", "--output", default="out/quickstart", help="output folder (default out/quickstart)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(handler=run)
@@ -50,10 +56,11 @@ def _cached_run(exp, seed: int, n: int, folder: Path) -> Path:
 def run(args: argparse.Namespace) -> int:
     import time
 
+    from peaknet_bench.errors import InputError
     from peaknet_bench.evaluate.commands import SUMMARY_HEADER, summary_row
     from peaknet_bench.evaluate.frames import CXIFrames, SimulatedFrames
     from peaknet_bench.evaluate.harness import EvalConfig, evaluate
-    from peaknet_bench.evaluate.methods import pf8_method
+    from peaknet_bench.evaluate.methods import model_method, pf8_method
     from peaknet_bench.evaluate.report import render_report
     from peaknet_bench.evaluate.results import write_results
     from peaknet_bench.evaluate.tune import TuneConfig, tune_pf8
@@ -62,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
     from peaknet_bench.util.atomic import write_text_atomic
     from peaknet_bench.util.output import emit, table, to_json
 
+    use_model = args.model.lower() != "none"
+    if use_model and not Path(args.model).exists():
+        raise InputError(args.model, "--model", "no such checkpoint (pass --model none to skip the model)")
     t0 = time.perf_counter()
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -72,10 +82,13 @@ def run(args: argparse.Namespace) -> int:
     frames = CXIFrames(cxi, cxi.with_suffix(".geom"))
     config = EvalConfig(workers=args.workers)
     results = []
-    for name, params in (("pf8-default", Peakfinder8Params()),
-                         ("pf8-tuned", Peakfinder8Params.from_dict(tuned["peakfinder8"]))):
-        r = evaluate(pf8_method(params, name), frames, config)
-        write_results(r, out / f"results-{name}.json")
+    methods = [pf8_method(Peakfinder8Params(), "pf8-default"),
+               pf8_method(Peakfinder8Params.from_dict(tuned["peakfinder8"]), "pf8-tuned")]
+    if use_model:
+        methods.append(model_method(args.model, Path(args.model).name.split(".")[0]))
+    for method in methods:
+        r = evaluate(method, frames, config)
+        write_results(r, out / f"results-{method.name}.json")
         results.append(r)
     paths = render_report(results, out / "report")
     rows = [summary_row(r) for r in results]

@@ -149,7 +149,7 @@ def test_model_method_scores_pixels(exp_path, tmp_path):
 
 def test_quickstart_runs_the_job_and_reuses_its_run(exp_path, tmp_path, capsys):
     args = ["quickstart", "--experiment", str(exp_path), "-n", "4", "--tune-frames", "3", "--budget", "3",
-            "-o", str(tmp_path / "qs"), "--json"]
+            "-o", str(tmp_path / "qs"), "--model", "none", "--json"]
     assert main(args) == 0
     first = json.loads(capsys.readouterr().out)
     assert [m["method"] for m in first["methods"]] == ["pf8-default", "pf8-tuned"]
@@ -160,6 +160,15 @@ def test_quickstart_runs_the_job_and_reuses_its_run(exp_path, tmp_path, capsys):
     second = json.loads(capsys.readouterr().out)
     assert (tmp_path / "qs" / "run.cxi").stat().st_mtime_ns == stamp  # cached run reused
     assert second["methods"][1]["yield"] == first["methods"][1]["yield"]
+
+
+def test_quickstart_evaluates_the_shipped_student_by_default(tmp_path):
+    from peaknet_bench.cli import build_parser
+    from peaknet_bench.quickstart import SHIPPED_STUDENT
+
+    assert SHIPPED_STUDENT.is_file()
+    assert build_parser().parse_args(["quickstart"]).model == str(SHIPPED_STUDENT)
+    assert main(["quickstart", "--model", str(tmp_path / "missing.safetensors"), "-o", str(tmp_path / "q")]) == 1
 
 
 def test_tuner_keeps_the_defaults_when_nothing_indexes(exp_path):
