@@ -135,12 +135,7 @@ def simulated_records(recipe: Recipe, entry: ExperimentEntry, splits: list[str])
 
 
 def _indexed(indexer, frame, found: PeakList):
-    from peaknet_bench.crystal import PredictionConfig, predict_reflections
+    from peaknet_bench.engine.sources import predict_lattices
 
     lattices = indexer.index(found, frame.geometry, frame.photon_energy_ev, frame.clen_m)
-    out = []
-    for lat in lattices:
-        radius = lat.profile_radius
-        cfg = PredictionConfig() if not np.isfinite(radius) else PredictionConfig(profile_radius=max(radius, 1e-4))
-        out.append(predict_reflections(lat.crystal, frame.geometry, frame.wavelength_a, clen_m=frame.clen_m, config=cfg))
-    return [lat.crystal for lat in lattices], (PeakList.concatenate(out) if out else PeakList.empty())
+    return [lat.crystal for lat in lattices], predict_lattices(lattices, frame)

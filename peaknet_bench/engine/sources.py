@@ -92,6 +92,19 @@ class Peakfinder8Peaks(_Lazy):
         return {"source": "peakfinder8", "params": dict(self.params)}
 
 
+def predict_lattices(lattices, frame: Frame, profile_radius: float | None = None) -> PeakList:
+    """Predicted reflections of indexed lattices on `frame`, each with its own profile radius
+    (the indexer's estimate, floored at 1e-4 Å⁻¹) unless `profile_radius` is given."""
+    from peaknet_bench.crystal import PredictionConfig, predict_reflections
+
+    out = []
+    for lat in lattices:
+        radius = profile_radius if profile_radius is not None else lat.profile_radius
+        cfg = PredictionConfig() if not np.isfinite(radius) else PredictionConfig(profile_radius=max(radius, 1e-4))
+        out.append(predict_reflections(lat.crystal, frame.geometry, frame.wavelength_a, clen_m=frame.clen_m, config=cfg))
+    return PeakList.concatenate(out) if out else PeakList.empty()
+
+
 @dataclass
 class IndexerPredictions(_Lazy):
     """Predicted reflections of every lattice the built-in indexer finds from the found peaks."""
@@ -101,19 +114,12 @@ class IndexerPredictions(_Lazy):
     profile_radius: float | None = None  # Å⁻¹; None: the indexer's estimate per lattice
 
     def __call__(self, frame: Frame, i: int, found: PeakList) -> PeakList:
-        from peaknet_bench.crystal import PredictionConfig, predict_reflections
-
         if getattr(self, "_ix", None) is None:
             from peaknet_bench.index.builtin import BuiltinIndexer
 
             self._ix = BuiltinIndexer(_read_cell(self.cell))
         lattices = self._ix.index(found, frame.geometry, frame.photon_energy_ev, frame.clen_m)
-        out = []
-        for lat in lattices:
-            radius = self.profile_radius if self.profile_radius is not None else lat.profile_radius
-            cfg = PredictionConfig() if not np.isfinite(radius) else PredictionConfig(profile_radius=max(radius, 1e-4))
-            out.append(predict_reflections(lat.crystal, frame.geometry, frame.wavelength_a, clen_m=frame.clen_m, config=cfg))
-        return PeakList.concatenate(out) if out else PeakList.empty()
+        return predict_lattices(lattices, frame, self.profile_radius)
 
     def describe(self) -> dict[str, Any]:
         return {"source": "builtin-indexer", **asdict(self)}
