@@ -91,14 +91,9 @@ class StreamReflections:
 
 def cell_from_reciprocal(astar: np.ndarray) -> tuple[float, float, float, float, float, float]:
     """(a, b, c) in Å and (α, β, γ) in degrees from reciprocal basis rows a*, b*, c* (Å⁻¹)."""
-    real = np.linalg.inv(np.asarray(astar, dtype=np.float64)).T  # rows a, b, c: a_i · a*_j = δ_ij
-    lengths = np.linalg.norm(real, axis=1)
+    from peaknet_bench.crystal.cell import parameters_of_basis
 
-    def angle(i: int, j: int) -> float:
-        cosine = np.dot(real[i], real[j]) / (lengths[i] * lengths[j])
-        return float(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0))))
-
-    return (float(lengths[0]), float(lengths[1]), float(lengths[2]), angle(1, 2), angle(0, 2), angle(0, 1))
+    return parameters_of_basis(np.linalg.inv(np.asarray(astar, dtype=np.float64)).T)
 
 
 @dataclass
