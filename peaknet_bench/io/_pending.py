@@ -32,3 +32,18 @@ class PendingFile:
     def discard(self) -> None:
         """Delete the temporary file (idempotent); the target path is left untouched."""
         self._finalizer()
+
+
+class AtomicWriterMixin:
+    """Context-manager protocol of a writer holding a `PendingFile`: leaving the block normally
+    calls `close()` (commit), leaving it by an exception calls `abort()` (discard). The writer
+    defines both."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -34,7 +34,7 @@ import numpy as np
 
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import Frame, PeakList
-from peaknet_bench.io._pending import PendingFile
+from peaknet_bench.io._pending import AtomicWriterMixin, PendingFile
 
 if TYPE_CHECKING:
     from peaknet_bench.geometry import Geometry
@@ -85,7 +85,7 @@ def _peak_columns(peaks: PeakList) -> dict[str, np.ndarray]:
     return {name: (getattr(peaks, attr) if getattr(peaks, attr) is not None else zeros) for name, attr in PEAK_COLUMNS}
 
 
-class CXIWriter:
+class CXIWriter(AtomicWriterMixin):
     """Append frames (data, mask, peaks, metadata) to a new CXI file, atomically.
 
     The file is written under a temporary name beside `path` and renamed on a successful
@@ -269,15 +269,6 @@ class CXIWriter:
             self._file.close()
         self._file = None
         self._pending.discard()
-
-    def __enter__(self) -> "CXIWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def write_peaks_cxi(

@@ -26,7 +26,7 @@ import numpy as np
 
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import PeakList, wavelength_a
-from peaknet_bench.io._pending import PendingFile
+from peaknet_bench.io._pending import AtomicWriterMixin, PendingFile
 from peaknet_bench.io._tables import parse_table_bytes
 
 if TYPE_CHECKING:
@@ -567,7 +567,7 @@ def _f(value: float | None, fmt: str) -> str:
     return fmt % (value if value is not None and math.isfinite(value) else 0.0)
 
 
-class StreamWriter:
+class StreamWriter(AtomicWriterMixin):
     """Write a CrystFEL 2.3 stream atomically (temporary file renamed on `close()`).
 
     Peak panel names come from `chunk.peak_panel_names`, else from the geometry (the one given,
@@ -736,15 +736,6 @@ class StreamWriter:
             self._fh.close()
             self._fh = None
         self._pending.discard()
-
-    def __enter__(self) -> "StreamWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 # ------------------------------------------------------------------------- summary
