@@ -43,7 +43,29 @@ def truth_from_frame_truth(truth) -> TruthView:
     )
 
 
-class SimulatedFrames:
+class _FrameRange:
+    """Frames `start .. start + n_frames - 1` of a run; subclasses load frame `index` of the run."""
+
+    start: int
+    n_frames: int
+
+    def _load(self, index: int) -> Frame:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return self.n_frames
+
+    def indices(self) -> range:
+        """Frame indices in the run (for disjointness checks between tuning and evaluation)."""
+        return range(self.start, self.start + self.n_frames)
+
+    def frame(self, i: int) -> Frame:
+        if not 0 <= i < self.n_frames:
+            raise IndexError(i)
+        return self._load(self.start + i)
+
+
+class SimulatedFrames(_FrameRange):
     """Frames of a simulated experiment, generated on demand (deterministic per seed and index)."""
 
     kind = "simulated"
@@ -75,17 +97,8 @@ class SimulatedFrames:
             self._sim = Simulator(self.experiment, self.seed)
         return self._sim
 
-    def __len__(self) -> int:
-        return self.n_frames
-
-    def indices(self) -> range:
-        """Frame indices in the run (for disjointness checks between tuning and evaluation)."""
-        return range(self.start, self.start + self.n_frames)
-
-    def frame(self, i: int) -> Frame:
-        if not 0 <= i < self.n_frames:
-            raise IndexError(i)
-        return self.simulator.frame(self.start + i)
+    def _load(self, index: int) -> Frame:
+        return self.simulator.frame(index)
 
     def truth(self, frame: Frame) -> TruthView | None:
         return None if frame.truth is None else truth_from_frame_truth(frame.truth)
@@ -100,7 +113,7 @@ class SimulatedFrames:
         }
 
 
-class CXIFrames:
+class CXIFrames(_FrameRange):
     """Frames of a CXI file with a CrystFEL geometry; truth from a `.truth.h5` sidecar if present."""
 
     kind = "cxi"
@@ -155,16 +168,8 @@ class CXIFrames:
             self._reader = CXIReader(self.cxi, self.geometry)
         return self._reader
 
-    def __len__(self) -> int:
-        return self.n_frames
-
-    def indices(self) -> range:
-        return range(self.start, self.start + self.n_frames)
-
-    def frame(self, i: int) -> Frame:
-        if not 0 <= i < self.n_frames:
-            raise IndexError(i)
-        return self._open().frame(self.start + i)
+    def _load(self, index: int) -> Frame:
+        return self._open().frame(index)
 
     def truth(self, frame: Frame) -> TruthView | None:
         if self.truth_path is None:
