@@ -26,7 +26,7 @@ from peaknet_bench.errors import InputError
 
 
 @numba.njit(cache=True, nogil=True)
-def _good_moments(image: np.ndarray, mask: np.ndarray) -> tuple[int, float, float]:
+def good_moments(image: np.ndarray, mask: np.ndarray) -> tuple[int, float, float]:
     """Count, mean and standard deviation over good pixels in one pass (float64 sums of
     values shifted by the first good value, which keeps the variance accurate)."""
     flat_i = image.reshape(-1)
@@ -53,7 +53,7 @@ def _good_moments(image: np.ndarray, mask: np.ndarray) -> tuple[int, float, floa
 
 
 @numba.njit(cache=True, nogil=True)
-def _place(image, label, mask, off_r, off_c, mean, scale, out_image, out_label, out_mask):
+def place_on_canvas(image, label, mask, off_r, off_c, mean, scale, out_image, out_label, out_mask):
     """Write every canvas pixel once: (image - mean) * scale, label and mask for good pixels
     of the source placed at (off_r, off_c); 0 / 0 / False elsewhere. Branch-free inner loop
     (multiplication by the mask) so it vectorises; no separate zero fill of the canvases."""
@@ -144,7 +144,7 @@ class PeakNetDataset(Dataset):
         slab = store.image(detector, j)
         slab_mask = store.mask(detector, j)
         if self.config.normalize:
-            n, mean, std = _good_moments(slab, slab_mask)
+            n, mean, std = good_moments(slab, slab_mask)
             scale = 1.0 / std if std > 0 else 1.0
         else:
             mean, scale = 0.0, 1.0
@@ -161,7 +161,7 @@ class PeakNetDataset(Dataset):
         out_image = torch.empty((1, H, W), dtype=torch.float32)
         out_label = torch.empty((H, W), dtype=self.config.label_dtype)
         out_mask = torch.empty((H, W), dtype=torch.bool)
-        _place(buf_image, buf_label, buf_mask, off_r, off_c, mean, scale,
+        place_on_canvas(buf_image, buf_label, buf_mask, off_r, off_c, mean, scale,
                out_image.numpy()[0], out_label.numpy(), out_mask.numpy())
         k, flip = self._augmentation(i)
         if k or flip:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from peaknet_bench.data.torch_dataset import _good_moments, _place, beam_offsets
+from peaknet_bench.data.torch_dataset import good_moments, place_on_canvas, beam_offsets
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import Frame, PeakList
 from peaknet_bench.geometry import Assembler, Geometry
@@ -144,11 +144,11 @@ class ModelRunner:
         def one(i: int) -> None:
             slab = np.ascontiguousarray(data[i])
             slab_mask = np.ascontiguousarray(masks[i])
-            n, mean, std = _good_moments(slab, slab_mask)
+            n, mean, std = good_moments(slab, slab_mask)
             scale = 1.0 / std if std > 0 else 1.0
             asm_image = self.assembler.assemble(slab)
             asm_mask = self.assembler.assemble(slab_mask, fill=False)
-            _place(asm_image, self._zero_label, asm_mask, self.canvas_offset[0], self.canvas_offset[1], mean, scale,
+            place_on_canvas(asm_image, self._zero_label, asm_mask, self.canvas_offset[0], self.canvas_offset[1], mean, scale,
                    out[i, 0], np.empty(self.size, np.uint8), good[i])
             raw[i] = window(asm_image, self.offset, self.size)
 

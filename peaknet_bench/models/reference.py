@@ -77,12 +77,12 @@ class CropConfig:
 def preprocess_frame(frame, assembler) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(z-scored image float32, label uint8, good mask bool), assembled, as the inference
     runner prepares a frame: mean/std over the slab's good pixels, bad pixels and gaps 0."""
-    from peaknet_bench.data.torch_dataset import _good_moments, _place
+    from peaknet_bench.data.torch_dataset import good_moments, place_on_canvas
 
     slab = np.ascontiguousarray(frame.data, dtype=np.float32)
     good = np.ascontiguousarray(frame.mask, dtype=bool) & (frame.geometry.panel_map >= 0)
     label = np.zeros(slab.shape, np.uint8) if frame.truth is None else frame.truth.label_mask.astype(np.uint8)
-    _, mean, std = _good_moments(slab, good)
+    _, mean, std = good_moments(slab, good)
     scale = 1.0 / std if std > 0 else 1.0
     asm_image = assembler.assemble(slab)
     asm_label = assembler.assemble(np.ascontiguousarray(label)).astype(np.uint8)
@@ -90,7 +90,7 @@ def preprocess_frame(frame, assembler) -> tuple[np.ndarray, np.ndarray, np.ndarr
     image = np.empty(asm_image.shape, np.float32)
     out_label = np.empty(asm_image.shape, np.uint8)
     out_mask = np.empty(asm_image.shape, np.bool_)
-    _place(asm_image, asm_label, asm_mask, 0, 0, mean, scale, image, out_label, out_mask)
+    place_on_canvas(asm_image, asm_label, asm_mask, 0, 0, mean, scale, image, out_label, out_mask)
     return image, out_label, out_mask
 
 
