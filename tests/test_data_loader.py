@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from peaknet_bench.data.store import Store
 from peaknet_bench.data.synthetic import build_tiny
-from peaknet_bench.data.torch_dataset import PeakNetDataset, beam_offsets
+from peaknet_bench.data.torch_dataset import PeakNetDataset, beam_offsets, collate
 from peaknet_bench.errors import InputError
 
 
@@ -48,7 +48,7 @@ def test_item_matches_reference(tiny, size):
         det, j = ds.items[i]
         img, lab, mask = _expected(ds.store, det, j, size)
         assert item["image"].shape == (1, *size) and item["image"].dtype == torch.float32
-        assert item["label"].shape == size and item["label"].dtype == torch.int64
+        assert item["label"].shape == size and item["label"].dtype == torch.uint8
         assert item["mask"].shape == size and item["mask"].dtype == torch.bool
         np.testing.assert_allclose(item["image"][0].numpy(), img, rtol=1e-5, atol=1e-5)
         np.testing.assert_array_equal(item["label"].numpy(), lab)
@@ -107,3 +107,44 @@ def test_empty_split_is_an_error(tiny):
         PeakNetDataset(tiny, split=[], size=(8, 8))
     kept = PeakNetDataset(tiny, split=None, size=(8, 8), selected_only=True)
     assert 0 < len(kept) < len(PeakNetDataset(tiny, split=None, size=(8, 8)))
+
+
+def test_loader_fills_batches_in_place_and_matches_items(tiny):
+    ds = PeakNetDataset(tiny, split=None, size=(48, 64))
+    single = [ds[i] for i in range(len(ds))]
+    items = ds.__getitems__([2, 0, 5])
+    batch = collate(items)
+    assert batch["image"].shape == (3, 1, 48, 64) and batch["label"].dtype == torch.uint8
+    assert batch["image"].data_ptr() == items[0]["image"].data_ptr()  # the batch itself, not a copy
+    for k, i in enumerate([2, 0, 5]):
+        for key in ("image", "label", "mask"):
+            assert torch.equal(batch[key][k], single[i][key]), key
+    assert batch["metadata"]["frame"].tolist() == [single[i]["metadata"]["frame"] for i in (2, 0, 5)]
+    # Items from elsewhere still collate (with a copy).
+    mixed = collate([single[0], single[1]])
+    assert torch.equal(mixed["image"][1], single[1]["image"])
+    batches = list(ds.loader(batch_size=3, num_workers=2))
+    images = torch.cat([b["image"] for b in batches])
+    masks = torch.cat([b["mask"] for b in batches])
+    for i, item in enumerate(single):
+        assert torch.equal(images[i], item["image"]) and torch.equal(masks[i], item["mask"])
+
+
+def test_wide_labels_and_augmentation_through_the_batch_path(tiny):
+    ds = PeakNetDataset(tiny, split=None, size=(64, 64), augment=True, seed=2, label_dtype=torch.int64)
+    batch = collate(ds.__getitems__(list(range(len(ds)))))
+    assert batch["label"].dtype == torch.int64
+    for i in range(len(ds)):
+        item = ds[i]
+        assert torch.equal(batch["image"][i], item["image"]) and torch.equal(batch["label"][i], item["label"])
+
+
+def test_store_statistics_are_used_and_match_the_image(tiny):
+    ds = PeakNetDataset(tiny, split=None, size=(48, 64))
+    det, j = ds.items[0]
+    f = ds.store.frames(det)
+    slab, mask = ds.store.image(det, j), ds.store.mask(det, j)
+    good = slab[mask].astype(np.float64)
+    assert f["good_pixels"][j] == mask.sum()
+    assert f["image_mean"][j] == pytest.approx(good.mean(), rel=1e-9)
+    assert f["image_std"][j] == pytest.approx(good.std(), rel=1e-6)

@@ -138,3 +138,32 @@ def test_columns_and_tables_missing_on_some_frames_are_filled(tmp_path):
     assert [store.record("two", i).extra["weight"] for i in range(3)] == [2, -1, -1]
     with pytest.raises(InputError, match="no table"):
         store.peaks("two", 0, "nope")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "delete"])
+def test_damaged_image_chunk_is_named(tmp_path, damage):
+    store = Store(_write(tmp_path / "s.zarr", _records()))
+    chunk = store.path / "two" / "image" / "c" / "1" / "0" / "0"
+    data = chunk.read_bytes()
+    if damage == "delete":  # a missing chunk reads as Zarr's fill value, like Zarr itself
+        chunk.unlink()
+        assert not store.image("two", 1).any()
+        return
+    chunk.write_bytes(data[: len(data) // 2] if damage == "truncate" else data[:16] + bytes(len(data) - 16))
+    with pytest.raises(InputError) as err:
+        store.image("two", 1)
+    assert str(chunk) in str(err.value) and "two/image frame 1" in str(err.value)
+    np.testing.assert_array_equal(store.image("two", 0), _records()[0][2].image)  # neighbours unaffected
+
+
+def test_frame_reads_into_a_buffer_and_check_bounds(tmp_path):
+    recs = _records()
+    store = Store(_write(tmp_path / "s.zarr", recs))
+    out = np.empty(recs[2][2].image.shape, np.float32)
+    assert store.image("two", 2, out=out) is out
+    np.testing.assert_array_equal(out, recs[2][2].image)
+    np.testing.assert_array_equal(store.label("two", -1), recs[2][2].label)
+    with pytest.raises(IndexError):
+        store.mask("two", 3)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        store.image("two", 0, out=np.empty(out.shape, np.float64))

@@ -333,7 +333,8 @@ FEATURES = {
     "label": "uint8 (ss, fs) peak label mask (0 background, >0 peak pixels) from the data engine",
     "mask": "bool (ss, fs) good-pixel mask (True = usable)",
     "frames/*": "per frame: event, experiment, split, photon_energy_ev, clen_m, seed, index, "
-                "PeakDiff precision/recall, curation decision (selected) and reason",
+                "PeakDiff precision/recall, curation decision (selected) and reason; good_pixels, "
+                "image_mean, image_std (the z-score statistics over good pixels)",
     "crystals/*": "ragged per frame: unit cell (a, b, c Å; α, β, γ °), A* matrix (rows a*, b*, c*, lab frame, 1/Å), "
                   "lattice type, centering, space group",
     "peaks/found": "ragged: peaks found by the classic finder (fs, ss, panel, intensity, snr, npix, ...)",
@@ -388,7 +389,7 @@ def dataset_card(recipe: Recipe, summary: dict[str, Any], manifest: dict[str, An
 ## Features
 
 Stored as Zarr v3 (`data.zarr/`, one group per detector, one chunk per frame, Blosc zstd +
-bitshuffle); `frames.csv` indexes every frame.
+bitshuffle; one-byte labels and masks without a shuffle); `frames.csv` indexes every frame.
 
 | field | meaning |
 |---|---|

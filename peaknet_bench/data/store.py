@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
+import threading
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from peaknet_bench.data.canvas import good_moments
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import PeakList
 from peaknet_bench.geometry import Assembler, Geometry
@@ -64,6 +67,9 @@ FRAME_COLUMNS: dict[str, str] = {
     "selected": "bool",
     "reason": "str",
 }
+# Computed by the writer from each frame's image and mask (so loaders need not): good-pixel
+# count, mean and standard deviation, the per-image z-score statistics.
+DERIVED_COLUMNS: dict[str, str] = {"good_pixels": "int64", "image_mean": "float64", "image_std": "float64"}
 CRYSTAL_STRINGS = ("lattice_type", "centering", "space_group")
 
 
@@ -164,10 +170,14 @@ def geometry_from_text(text: str, source: str) -> Geometry:
 
 
 def _compressor(dtype: np.dtype):
-    """Blosc zstd + bitshuffle; typesize follows the dtype so bitshuffle works per element."""
+    """Blosc zstd + bitshuffle for multi-byte values (typesize = itemsize, so bitshuffle groups
+    the bit planes of each element). One-byte labels and masks are stored without a shuffle:
+    they are 150-350x compressed either way, and un-bitshuffling them would cost a 1920 x 1920
+    item more decode time (3-4 ms) than the rest of their path."""
     from zarr.codecs import BloscCodec
 
-    return BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle", typesize=max(np.dtype(dtype).itemsize, 1))
+    size = max(np.dtype(dtype).itemsize, 1)
+    return BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle" if size > 1 else "noshuffle", typesize=size)
 
 
 @functools.cache
@@ -339,7 +349,11 @@ class StoreWriter:
             g.arrays[name].append(value.astype(dtype, copy=False)[None], axis=0)
         if record.split not in SPLITS:
             raise InputError(None, where, f"split {record.split!r} is not one of {SPLITS}")
-        for key, value in record.scalars().items():
+        n_good, mean, std = good_moments(np.ascontiguousarray(record.image, dtype=np.float32),
+                                         np.ascontiguousarray(record.mask, dtype=np.bool_))
+        derived = {"good_pixels": int(n_good), "image_mean": float(mean), "image_std": float(std)}
+        scalars = {k: v for k, v in record.scalars().items() if k not in DERIVED_COLUMNS}
+        for key, value in {**scalars, **derived}.items():
             kind = _column_kind(value)
             known = g.kinds.setdefault(key, kind)
             if known != kind and not (known == "float64" and kind in ("int64", "bool")):
@@ -530,14 +544,90 @@ class Store:
     def _array(self, detector: str, name: str):
         return self._cached(("arr", detector, name), lambda: self.group(detector)[name])
 
-    def image(self, detector: str, i: int) -> np.ndarray:
-        return self._array(detector, "image")[i]
+    def image(self, detector: str, i: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Frame i's (ss, fs) float32 slab (decoded into `out` when given)."""
+        return self._frame_chunk(detector, "image", i, out)
 
-    def label(self, detector: str, i: int) -> np.ndarray:
-        return self._array(detector, "label")[i]
+    def label(self, detector: str, i: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Frame i's (ss, fs) uint8 slab label (0 = background)."""
+        return self._frame_chunk(detector, "label", i, out)
 
-    def mask(self, detector: str, i: int) -> np.ndarray:
-        return self._array(detector, "mask")[i]
+    def mask(self, detector: str, i: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Frame i's (ss, fs) bool good-pixel mask."""
+        return self._frame_chunk(detector, "mask", i, out)
+
+    def _chunk_layout(self, detector: str, name: str) -> tuple[Path, np.dtype, tuple[int, ...], Any] | None:
+        """(chunk directory, dtype, frame shape, fill value) when the array has the layout this
+        package writes (one frame per chunk, default "/" keys, bytes + Blosc codecs): then a
+        frame is one file, decoded by Blosc straight into the caller's buffer, without Zarr's
+        per-read machinery (which costs more than the decode for large frames). None
+        otherwise, and Zarr reads it."""
+        def load():
+            base = self.path / detector / name
+            meta = json.loads((base / "zarr.json").read_text())
+            codecs = [c.get("name") for c in meta.get("codecs", [])]
+            key = meta.get("chunk_key_encoding", {})
+            shape = list(meta.get("shape", []))
+            chunk = meta.get("chunk_grid", {}).get("configuration", {}).get("chunk_shape")
+            endian = (meta.get("codecs") or [{}])[0].get("configuration", {}).get("endian", "little")
+            simple = (codecs == ["bytes", "blosc"] and endian == "little" and key.get("name") == "default"
+                      and key.get("configuration", {}).get("separator", "/") == "/"
+                      and len(shape) >= 2 and chunk == [1, *shape[1:]] and meta.get("storage_transformers") in (None, []))
+            if not simple:
+                return None
+            dtype = np.dtype(meta["data_type"])
+            return base / "c", dtype, tuple(shape), dtype.type(meta.get("fill_value", 0))
+        return self._cached(("layout", detector, name), load)
+
+    def _frame_chunk(self, detector: str, name: str, i: int, out: np.ndarray | None) -> np.ndarray:
+        layout = self._chunk_layout(detector, name)
+        if layout is None:
+            values = self._array(detector, name)[i]
+            if out is None:
+                return values
+            out[...] = values
+            return out
+        base, dtype, shape, fill = layout
+        if not -shape[0] <= i < shape[0]:
+            raise IndexError(f"frame {i} out of range for {detector}/{name} with {shape[0]} frames")
+        i %= shape[0]
+        if out is None:
+            out = np.empty(shape[1:], dtype=dtype)
+        elif out.shape != shape[1:] or out.dtype != dtype or not out.flags.c_contiguous:
+            raise ValueError(f"out must be C-contiguous {dtype} of shape {shape[1:]}, got {out.dtype} {out.shape}")
+        path = base.joinpath(str(i), *("0" * (len(shape) - 1)))
+        try:
+            f = open(path, "rb", buffering=0)
+        except FileNotFoundError:  # never written: Zarr's fill value
+            out.fill(fill)
+            return out
+        import numcodecs.blosc as blosc
+
+        buf = self._scratch(os.fstat(f.fileno()).st_size)
+        with f:
+            n = f.readinto(buf)
+        where = f"{detector}/{name} frame {i}"
+        try:
+            # Blosc header: nbytes (decoded) and cbytes (whole chunk) as uint32 at 4 and 12.
+            if n < 16:
+                raise ValueError(f"{n} bytes is shorter than a Blosc header")
+            nbytes, cbytes = int.from_bytes(buf[4:8], "little"), int.from_bytes(buf[12:16], "little")
+            if cbytes != n:
+                raise ValueError(f"the header says {cbytes} bytes, the file has {n} (truncated or padded)")
+            if nbytes != out.nbytes:
+                raise ValueError(f"it decodes to {nbytes} bytes, the frame has {out.nbytes}")
+            blosc.decompress(buf[:n], out.reshape(-1).view(np.uint8))
+        except (ValueError, RuntimeError, TypeError) as e:
+            raise InputError(str(path), where, f"a Blosc-compressed {dtype} chunk of shape {shape[1:]} ({e})") from None
+        return out
+
+    def _scratch(self, size: int) -> memoryview:
+        """A reusable read buffer per thread (chunks are read whole before decoding)."""
+        key = ("scratch", threading.get_ident())
+        buf = self._cache.get(key)
+        if buf is None or len(buf) < size:
+            buf = self._cache[key] = bytearray(max(size, 1 << 16))
+        return memoryview(buf)
 
     def _ragged(self, detector: str, path: str) -> dict[str, np.ndarray]:
         def load():
@@ -570,6 +660,8 @@ class Store:
         f = self.frames(detector)
         scalars = {k: _py(v[i]) for k, v in f.items()}
         fixed = {k: scalars.pop(k) for k in FRAME_COLUMNS}
+        for k in DERIVED_COLUMNS:
+            scalars.pop(k, None)
         return FrameRecord(
             image=self.image(detector, i), label=self.label(detector, i), mask=self.mask(detector, i),
             crystals=self.crystals(detector, i),

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from peaknet_bench.data.torch_dataset import good_moments, place_on_canvas, beam_offsets
+from peaknet_bench.data.canvas import CanvasPlan, beam_offsets, good_moments, zscore_scale
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import Frame, PeakList
 from peaknet_bench.geometry import Assembler, Geometry
@@ -110,7 +110,7 @@ class ModelRunner:
             self.canvas_offset = beam_offsets(beam_rc, self.size)
         # Canvas origin in assembled coordinates (negative where the canvas pads the image).
         self.offset = (-self.canvas_offset[0], -self.canvas_offset[1])
-        self._zero_label = np.zeros(self.assembler.shape, np.uint8)
+        self.plan = CanvasPlan.build(self.assembler, self.size, self.canvas_offset)
         self._pool = ThreadPoolExecutor(cfg.host_threads, "peaknet-host") if cfg.host_threads > 1 else None
         self._copy_stream = None
         self._logit_gap = None if cfg.threshold is None else math.log(cfg.threshold / (1.0 - cfg.threshold))
@@ -136,8 +136,8 @@ class ModelRunner:
             np.asarray(mask, dtype=bool).reshape(data.shape) & self.panel_good
         H, W = self.size
         pin = self.device.type == "cuda"
-        images = torch.zeros((k, 1, H, W), dtype=torch.float32, pin_memory=pin)
-        good = np.zeros((k, H, W), dtype=bool)
+        images = torch.empty((k, 1, H, W), dtype=torch.float32, pin_memory=pin)
+        good = np.empty((k, H, W), dtype=bool)
         raw = np.empty((k, H, W), dtype=np.float32)
         out = images.numpy()
 
@@ -145,12 +145,8 @@ class ModelRunner:
             slab = np.ascontiguousarray(data[i])
             slab_mask = np.ascontiguousarray(masks[i])
             n, mean, std = good_moments(slab, slab_mask)
-            scale = 1.0 / std if std > 0 else 1.0
-            asm_image = self.assembler.assemble(slab)
-            asm_mask = self.assembler.assemble(slab_mask, fill=False)
-            place_on_canvas(asm_image, self._zero_label, asm_mask, self.canvas_offset[0], self.canvas_offset[1], mean, scale,
-                   out[i, 0], np.empty(self.size, np.uint8), good[i])
-            raw[i] = window(asm_image, self.offset, self.size)
+            self.plan.fill(slab, slab_mask, out[i, 0], good[i], mean=mean, scale=zscore_scale(std))
+            self.plan.fill(slab, self.panel_good, raw[i], np.empty((H, W), np.bool_))  # bad pixels kept
 
         self._map(one, range(k))
         return Prepared(images=images, good=good, raw=raw, offset=self.offset)

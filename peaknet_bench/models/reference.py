@@ -77,20 +77,17 @@ class CropConfig:
 def preprocess_frame(frame, assembler) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(z-scored image float32, label uint8, good mask bool), assembled, as the inference
     runner prepares a frame: mean/std over the slab's good pixels, bad pixels and gaps 0."""
-    from peaknet_bench.data.torch_dataset import good_moments, place_on_canvas
+    from peaknet_bench.data.canvas import CanvasPlan, good_moments, zscore_scale
 
     slab = np.ascontiguousarray(frame.data, dtype=np.float32)
     good = np.ascontiguousarray(frame.mask, dtype=bool) & (frame.geometry.panel_map >= 0)
     label = np.zeros(slab.shape, np.uint8) if frame.truth is None else frame.truth.label_mask.astype(np.uint8)
     _, mean, std = good_moments(slab, good)
-    scale = 1.0 / std if std > 0 else 1.0
-    asm_image = assembler.assemble(slab)
-    asm_label = assembler.assemble(np.ascontiguousarray(label)).astype(np.uint8)
-    asm_mask = assembler.assemble(good, fill=False).astype(bool)
-    image = np.empty(asm_image.shape, np.float32)
-    out_label = np.empty(asm_image.shape, np.uint8)
-    out_mask = np.empty(asm_image.shape, np.bool_)
-    place_on_canvas(asm_image, asm_label, asm_mask, 0, 0, mean, scale, image, out_label, out_mask)
+    plan = CanvasPlan.build(assembler)
+    image = np.empty(plan.size, np.float32)
+    out_label = np.empty(plan.size, np.uint8)
+    out_mask = np.empty(plan.size, np.bool_)
+    plan.fill(slab, good, image, out_mask, label=label, out_label=out_label, mean=mean, scale=zscore_scale(std))
     return image, out_label, out_mask
 
 
