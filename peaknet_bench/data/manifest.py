@@ -421,6 +421,7 @@ Total {summary['n_frames']} frames, {manifest['n_files']} files, {manifest['tota
 import peaknet_bench.data as pd
 path = pd.fetch("{recipe.name}", version="{recipe.version}")
 ds = pd.PeakNetDataset(path, split="train")   # image (1,H,W), label (H,W), mask (H,W), metadata
+loader = ds.loader(batch_size=8, num_workers=2, shuffle=True)
 ```
 
 ## Known limitations
