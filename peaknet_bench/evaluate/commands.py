@@ -8,13 +8,18 @@ from pathlib import Path
 
 
 def _add_frames_options(p: argparse.ArgumentParser, default_seed: int) -> None:
-    g = p.add_argument_group("frames (a CXI run, or a simulated experiment)")
+    g = p.add_argument_group("frames (a CXI run, a simulated experiment, or a dataset split)")
     g.add_argument("--frames", metavar="RUN.cxi", help="CXI file with image data")
     g.add_argument("--geom", metavar="DET.geom", help="CrystFEL geometry of --frames (default: RUN.geom beside it)")
     g.add_argument("--cell", metavar="TARGET.cell",
                    help="target unit cell (default: RUN.cell beside --frames, or the experiment's cell)")
     g.add_argument("--truth", metavar="RUN.truth.h5", help="truth sidecar (default: RUN.truth.h5 beside --frames if present)")
-    g.add_argument("--experiment", metavar="NAME", help="simulated experiment name or YAML (see `simulate --list`)")
+    g.add_argument("--experiment", metavar="NAME", help="simulated experiment name or YAML (see `simulate --list`); "
+                   "with --dataset: which experiment of the split")
+    g.add_argument("--dataset", metavar="DIR|NAME[:VER]",
+                   help="a built or downloaded dataset (directory, or name[:version] from the cache), e.g. peaknet-sim:1.0")
+    g.add_argument("--split", default="test",
+                   help="dataset split with --dataset: train, validation, test or test_ood (default test)")
     g.add_argument("-n", "--n-frames", type=int, default=None,
                    help="number of frames (default: 100 simulated / all of --frames)")
     g.add_argument("--seed", type=int, default=default_seed, help=f"simulation seed (default {default_seed})")
@@ -23,18 +28,34 @@ def _add_frames_options(p: argparse.ArgumentParser, default_seed: int) -> None:
 
 def _frames(args: argparse.Namespace, default_n: int):
     from peaknet_bench.errors import InputError
-    from peaknet_bench.evaluate.frames import CXIFrames, SimulatedFrames
+    from peaknet_bench.evaluate.frames import CXIFrames, DatasetFrames, SimulatedFrames
 
+    if getattr(args, "dataset", None) is not None:
+        if args.frames is not None:
+            raise InputError(None, "--dataset/--frames", "give one of --dataset or --frames")
+        return DatasetFrames(_dataset_dir(args.dataset), args.split, args.experiment, args.cell, args.start, args.n_frames)
     if (args.frames is None) == (args.experiment is None):
-        raise InputError(None, "--frames/--experiment", "give exactly one of --frames RUN.cxi or --experiment NAME")
+        raise InputError(None, "--frames/--experiment/--dataset",
+                         "give exactly one of --frames RUN.cxi, --experiment NAME or --dataset NAME")
     if args.frames is not None:
         geom = args.geom or str(Path(args.frames).with_suffix(".geom"))
         return CXIFrames(args.frames, geom, args.cell, args.truth, args.start, args.n_frames)
     return SimulatedFrames(args.experiment, args.seed, default_n if args.n_frames is None else args.n_frames, args.start)
 
 
+def _dataset_dir(spec: str) -> Path:
+    """A dataset directory as given, or NAME[:VERSION] from the local cache (fetched if it has a URL)."""
+    p = Path(spec)
+    if p.exists():
+        return p
+    from peaknet_bench.data.download import fetch, parse_spec
+
+    name, version = parse_spec(spec)
+    return fetch(name, version)
+
+
 def _cell(args: argparse.Namespace):
-    if args.cell is None or args.frames is not None:
+    if args.cell is None or args.frames is not None or getattr(args, "dataset", None) is not None:
         return None
     from peaknet_bench.crystal import read_cell_file
 

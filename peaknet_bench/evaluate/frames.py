@@ -203,3 +203,131 @@ class CXIFrames(_FrameRange):
                     out["experiment_sha256"] = sha256_text(str(tf.attrs["experiment"]))
                     out["seed"] = int(tf.attrs["seed"])
         return out
+
+
+class DatasetFrames(_FrameRange):
+    """Frames of one split of a peaknet-bench dataset, with the truth the store keeps.
+
+    The evaluation harness works on one detector geometry and one target cell, so the view
+    is one (detector, experiment) group of the split: pick it with `experiment` when the
+    split holds several (the built-in `test_ood` holds one). The target cell is the
+    experiment's (from the dataset's recipe) unless `cell` names a CrystFEL cell file.
+    Truth (hit or blank, found-able reflections, true crystal bases) comes from the store's
+    `peaks/truth` table, `is_hit` column and crystals; stores without a truth table
+    evaluate without truth metrics.
+    """
+
+    kind = "dataset"
+
+    def __init__(self, root: str | os.PathLike, split: str = "test", experiment: str | None = None,
+                 cell: str | os.PathLike | None = None, start: int = 0, n_frames: int | None = None) -> None:
+        from peaknet_bench.data.store import Store
+
+        self.root = Path(root)
+        self.store = Store(self.root)
+        self.split = split
+        rows = self.store.index(split)
+        groups: dict[tuple[str, str], list[int]] = {}
+        for det, j in rows:
+            groups.setdefault((det, str(self.store.frames(det)["experiment"][j])), []).append(j)
+        if experiment is not None:
+            groups = {k: v for k, v in groups.items() if k[1] == experiment}
+        if len(groups) != 1:
+            have = sorted({e for _, e in groups}) if groups else sorted({str(self.store.frames(d)["experiment"][j])
+                                                                         for d, j in rows})
+            what = "has no frames" + (f" of experiment {experiment!r}" if experiment else "") if not groups else \
+                f"holds {len(groups)} experiments {have}; choose one (--experiment)"
+            raise InputError(str(self.root), f"split {split!r}", what + (f" (experiments: {have})" if not groups else ""))
+        (self.detector, self.experiment_name), self.rows = next(iter(groups.items()))
+        self.geometry = self.store.geometry(self.detector)
+        self.cell_path = None if cell is None else str(cell)
+        self.cell = self._target_cell()
+        self.start = int(start)
+        self.n_frames = len(self.rows) - self.start if n_frames is None else int(n_frames)
+        if self.start < 0 or self.n_frames < 0 or self.start + self.n_frames > len(self.rows):
+            raise InputError(str(self.root), "frames", f"range {self.start}+{self.n_frames} outside the "
+                                                      f"{len(self.rows)} frames of {split}/{self.experiment_name}")
+        self._sha256: str | None = None
+
+    def _recipe_entry(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(recipe, experiment entry) from the store's provenance, when a recipe made it."""
+        recipe = (self.store.attrs.get("provenance") or {}).get("recipe") or {}
+        for entry in recipe.get("experiments", []):
+            if entry.get("name") == self.experiment_name:
+                return recipe, entry
+        return None
+
+    def _target_cell(self):
+        from peaknet_bench.crystal import read_cell_file
+
+        if self.cell_path is not None:
+            return read_cell_file(self.cell_path)
+        if self._recipe_entry() is not None:
+            from peaknet_bench.sim import load_experiment
+
+            try:
+                return load_experiment(self.experiment_name).unit_cell()
+            except InputError:
+                pass
+        raise InputError(str(self.root), f"experiment {self.experiment_name!r}",
+                         "no known target cell (not a built-in experiment): give one with --cell")
+
+    def _true_crystals(self) -> bool:
+        """Whether the stored crystals are the true ones (recipe predictions from the truth)."""
+        found = self._recipe_entry()
+        if found is None:
+            return False
+        recipe, entry = found
+        mode = {**(recipe.get("engine") or {}), **(entry.get("engine") or {})}.get("predictions", "truth")
+        return mode == "truth"
+
+    def _load(self, index: int) -> Frame:
+        det, j = self.detector, self.rows[index]
+        f = self.store.frames(det)
+        return Frame(data=self.store.image(det, j), mask=self.store.mask(det, j), geometry=self.geometry,
+                     photon_energy_ev=float(f["photon_energy_ev"][j]), clen_m=float(f["clen_m"][j]),
+                     event=str(f["event"][j]), meta={"index": j, "position": index})
+
+    def truth(self, frame: Frame) -> TruthView | None:
+        from peaknet_bench.data.store import columns_to_peaklist
+
+        det, j = self.detector, int(frame.meta["index"])
+        if "truth" not in self.store.peak_tables(det):
+            return None
+        cols = self.store.peaks(det, j, "truth")
+        keep = np.asarray(cols["foundable"], bool) if "foundable" in cols else np.ones(len(cols["fs"]), bool)
+        frames = self.store.frames(det)
+        crystals = self.store.crystals(det, j)
+        blank = not bool(frames["is_hit"][j]) if "is_hit" in frames else len(crystals) == 0
+        bases = [np.linalg.inv(a).T for a in crystals.astar] if self._true_crystals() else []
+        return TruthView(blank=blank, foundable=columns_to_peaklist({k: v[keep] for k, v in cols.items()}),
+                         real_bases=bases)
+
+    def indices(self) -> list[int]:
+        """Run indices of the frames (the simulator's frame numbers for a recipe-built dataset)."""
+        index = self.store.frames(self.detector)["index"]
+        return [int(index[j]) for j in self.rows[self.start: self.start + self.n_frames]]
+
+    def events(self) -> list[str]:
+        event = self.store.frames(self.detector)["event"]
+        return [str(event[j]) for j in self.rows[self.start: self.start + self.n_frames]]
+
+    def identity(self) -> dict[str, Any]:
+        from peaknet_bench.data.manifest import MANIFEST_NAME
+        from peaknet_bench.evaluate.methods import sha256_file, sha256_text
+
+        manifest = self.root / MANIFEST_NAME
+        if self._sha256 is None and manifest.is_file():
+            self._sha256 = sha256_file(manifest)
+        attrs = self.store.attrs
+        out = {
+            "kind": self.kind, "name": str(attrs.get("name") or self.root.name), "version": attrs.get("version"), "split": self.split, "detector": self.detector,
+            "experiment": self.experiment_name, "path": str(self.root.resolve()), "sha256": self._sha256,
+            "start": self.start, "n_frames": self.n_frames,
+        }
+        if self._recipe_entry() is not None:  # recipe-built: what made the frames (tuning-overlap checks use it)
+            from peaknet_bench.sim import load_experiment
+
+            out["experiment_sha256"] = sha256_text(load_experiment(self.experiment_name).to_yaml())
+            out["seed"] = int(self._recipe_entry()[1].get("seed", 0))
+        return out

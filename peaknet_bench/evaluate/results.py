@@ -40,7 +40,8 @@ class MethodIdentity(_Model):
 
 
 class DatasetIdentity(_Model):
-    """Simulated frames (experiment + seed + range) or a file (path + sha256)."""
+    """Simulated frames (experiment + seed + range), a file (path + sha256) or a dataset split
+    (name + version + split, sha256 of its manifest)."""
 
     kind: Literal["simulated", "cxi", "dataset"]
     name: str
@@ -54,6 +55,8 @@ class DatasetIdentity(_Model):
     geometry: str | None = None
     truth: str | None = None
     version: str | None = None
+    split: str | None = None
+    detector: str | None = None
 
 
 class IndexerIdentity(_Model):

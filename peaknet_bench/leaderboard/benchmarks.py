@@ -7,8 +7,9 @@ lists alone. Two sources:
 * ``simulated`` – frames `start .. start+n_frames-1` of a simulator experiment and seed
   (deterministic: the board regenerates frames and truth bit for bit);
 * ``dataset`` – a split of a versioned dataset (`datasets/<name>/<version>/`), read from a
-  local copy (`peaknet-bench dataset fetch`); needs a dataset frame source in
-  `peaknet_bench.evaluate.frames` (`DatasetFrames`).
+  local copy (`path`, or the download cache: `peaknet-bench dataset download`) through
+  `peaknet_bench.evaluate.frames.DatasetFrames`; `experiment` picks one experiment when
+  the split holds several, `start`/`n_frames` a range of it (0 = all).
 
 The pinned `sha256` identifies the frame set: for a simulated benchmark the sha256 of the
 canonical JSON of (experiment sha256, seed, start, n_frames); for a dataset, the sha256 of
@@ -39,7 +40,7 @@ class Benchmark(BaseModel):
     source: Literal["simulated", "dataset"]
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     description: str = ""
-    experiment: str | None = None  # simulated: experiment name or YAML
+    experiment: str | None = None  # simulated: experiment name or YAML; dataset: which experiment of the split
     seed: int = 0
     start: int = Field(0, ge=0)
     n_frames: int = Field(0, ge=0)
@@ -96,19 +97,16 @@ def frame_source(bench: Benchmark, board: str | os.PathLike):
         experiment = bench.experiment or ""
         local = Path(board) / experiment
         return SimulatedFrames(str(local) if local.is_file() else experiment, bench.seed, bench.n_frames, bench.start)
-    from peaknet_bench.evaluate import frames
+    from peaknet_bench.evaluate.frames import DatasetFrames
 
-    dataset_frames = getattr(frames, "DatasetFrames", None)
-    if dataset_frames is None:
-        raise InputError(bench.key, "source", "this installation cannot read dataset splits for evaluation yet "
-                         "(peaknet_bench.evaluate.frames.DatasetFrames is missing)")
     if bench.path is not None:
         root = Path(bench.path)
     else:
         from peaknet_bench.data import fetch
 
         root = fetch(bench.name, bench.version)
-    return dataset_frames(root, split=bench.split)
+    return DatasetFrames(root, split=bench.split, experiment=bench.experiment, start=bench.start,
+                         n_frames=bench.n_frames or None)
 
 
 def compute_sha256(bench: Benchmark, board: str | os.PathLike) -> str:
