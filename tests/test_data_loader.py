@@ -148,3 +148,14 @@ def test_store_statistics_are_used_and_match_the_image(tiny):
     assert f["good_pixels"][j] == mask.sum()
     assert f["image_mean"][j] == pytest.approx(good.mean(), rel=1e-9)
     assert f["image_std"][j] == pytest.approx(good.std(), rel=1e-6)
+
+
+def test_items_from_several_threads_match(tiny):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ds = PeakNetDataset(tiny, split=None, size=(48, 64))
+    serial = [ds[i] for i in range(len(ds))]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(ds.__getitem__, list(range(len(ds))) * 3))
+    for k, item in enumerate(threaded):
+        assert torch.equal(item["image"], serial[k % len(ds)]["image"])

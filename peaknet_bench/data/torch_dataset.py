@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +90,7 @@ class PeakNetDataset(Dataset):
         self.split = split
         self.items = self.store.index(split, selected_only=self.config.selected_only)
         self.epoch = 0
-        self._scratch: dict[Any, Any] = {}  # per process: canvas plans and slab buffers
+        self._scratch: dict[Any, Any] = {}  # per process: canvas plans; per thread: slab buffers
         if not self.items:
             raise InputError(str(self.store.path), f"split {split!r}", "has no frames")
         if self.config.size[0] <= 0 or self.config.size[1] <= 0:
@@ -122,15 +123,16 @@ class PeakNetDataset(Dataset):
         return k, bool(rng.integers(2))
 
     def _detector(self, detector: str) -> tuple[CanvasPlan, np.ndarray, np.ndarray, np.ndarray]:
-        """This process's canvas plan and slab buffers for a detector group."""
-        if detector not in self._scratch:
-            store = self.store
-            off = beam_offsets(store.group_attrs(detector)["beam_rc"], self.config.size)
-            plan = CanvasPlan.build(store.assembler(detector), self.config.size, off)
+        """The canvas plan and this thread's slab buffers for a detector group."""
+        key = (detector, threading.get_ident())
+        if key not in self._scratch:
+            if detector not in self._scratch:
+                off = beam_offsets(self.store.group_attrs(detector)["beam_rc"], self.config.size)
+                self._scratch[detector] = CanvasPlan.build(self.store.assembler(detector), self.config.size, off)
+            plan = self._scratch[detector]
             shape = plan.slab_shape
-            self._scratch[detector] = (plan, np.empty(shape, np.float32), np.empty(shape, np.uint8),
-                                       np.empty(shape, np.bool_))
-        return self._scratch[detector]
+            self._scratch[key] = (plan, np.empty(shape, np.float32), np.empty(shape, np.uint8), np.empty(shape, np.bool_))
+        return self._scratch[key]
 
     def _zscore(self, detector: str, j: int, slab: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
         if not self.config.normalize:
