@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from peaknet_bench.engine.profile import (
-    PARAM_NAMES, FitConfig, Windows, compare_fits, extract_windows, fit_batched, fit_lmfit,
-    model_jacobian, pseudo_voigt, well_determined, _grid,
+    PARAM_NAMES, FitConfig, Windows, compare_fits, extract_windows, fit_batched, fit_lmfit, fit_weights,
+    initial_guess, model_jacobian, pseudo_voigt, well_determined, _batched_core, _grid, _lmfit_core,
 )
 from peaknet_bench.engine.synthetic import SyntheticConfig, peak_snr, synthetic_windows
 from peaknet_bench.errors import InputError
@@ -84,23 +84,41 @@ def test_centres_reach_the_statistical_limit():
 
 
 def test_fast_fitter_agrees_with_lmfit():
-    windows, _ = synthetic_windows(40, seed=5, config=REALISTIC)
+    """Issue 7: fast fitter parameters within 1 % (0.02 px for centres) of lmfit on ≥ 99 % of
+    windows, on realistic simulated windows, both run with the same start protocol."""
+    windows, _ = synthetic_windows(300, seed=5, config=REALISTIC)
     fast = fit_batched(windows)
     ref = fit_lmfit(windows)
+    assert fast.converged.mean() >= 0.99 and ref.converged.mean() >= 0.99
     agree = compare_fits(fast, ref)
+    assert agree["window"].mean() >= 0.99
+    # Wherever both reach the same minimum, every parameter agrees within tolerance
+    # (both converge tightly, also along the flat η ↔ width valley).
     same = agree["same_min"]
-    # Wherever both reach the same minimum, every parameter agrees within tolerance.
-    assert same.mean() >= 0.85
-    assert agree["window"][same].all()
+    assert same.mean() >= 0.98 and agree["window"][same].all()
     # Unambiguous fits (nothing on a bound, η and widths determined) agree parameter by parameter.
     wd = well_determined(ref, windows) & well_determined(fast, windows)
-    assert wd.sum() >= 10 and agree["window"][wd].all()
-    # Centres agree nearly everywhere, also where the η ↔ width valley has competing minima.
-    assert agree["params"][:, 2:4].all(axis=1).mean() >= 0.95
-    # Where they land in different local minima, the fast fitter is not the worse one.
-    diff = ~same & fast.fitted & ref.fitted
-    worse = fast.chi2_red[diff] > ref.chi2_red[diff] * (1 + 1e-6)
-    assert worse.sum() <= max(1, diff.sum() // 2)
+    assert wd.sum() >= 60 and agree["window"][wd].all()
+    # Centres agree nearly everywhere, also where competing minima remain.
+    assert agree["params"][:, 2:4].all(axis=1).mean() >= 0.995
+
+
+def test_staged_branch_holds_eta_then_frees_it():
+    """A branch first fits with η held (both fitters honour lo == hi), then frees it. With η
+    held the fit is well conditioned: both optimisers reach the same point."""
+    windows, _ = synthetic_windows(30, seed=12, config=REALISTIC)
+    cfg = FitConfig()
+    lo, hi = cfg.bounds()
+    lo[1] = hi[1] = 0.3
+    n = len(windows)
+    d, w = windows.data.reshape(n, -1), fit_weights(windows).reshape(n, -1)
+    start = np.clip(initial_guess(windows, cfg), lo, hi)
+    held_fast, _, _ = _batched_core(d, w, start, lo, hi, cfg)
+    held_ref, _, _ = _lmfit_core(d[:8], w[:8], start[:8], lo, hi, cfg)
+    assert np.all(held_fast[:, 1] == 0.3) and np.all(held_ref[:, 1] == 0.3)
+    np.testing.assert_allclose(held_fast[:8], held_ref, rtol=1e-3, atol=1e-3)
+    free = fit_batched(windows, cfg)
+    assert np.abs(free["eta"] - 0.3).max() > 0.05  # η is fitted, not left at a branch value
 
 
 def test_bounds_and_masked_pixels():
@@ -134,6 +152,8 @@ def test_chi2_rejects_a_wrong_shape():
 def test_config_validation():
     with pytest.raises(InputError):
         FitConfig(window=8)
+    with pytest.raises(InputError):
+        FitConfig(restart_etas=(0.2, 1.5))
     with pytest.raises(InputError):
         fit_batched(synthetic_windows(2, 0, SyntheticConfig(window=7))[0], FitConfig(window=9))
 

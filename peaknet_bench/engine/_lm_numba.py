@@ -50,7 +50,8 @@ def _cost(p, d, w, off, ey, ex, ly, lx):
 
 @njit(cache=True, fastmath=_FM)
 def _residual_jacobian(p, d, w, off, r, J, ey, ex, ly, lx):
-    """Weighted residuals r = w (f − d) and weighted Jacobian J on the grid; returns ½ Σ r²."""
+    """Weighted residuals r = w (f − d) and weighted Jacobian J (11, S·S: one contiguous row
+    per parameter, so the normal-equation dot products vectorise) on the grid; returns ½ Σ r²."""
     _axes(p, off, ey, ex, ly, lx)
     s = off.size
     A, eta = p[0], p[1]
@@ -68,17 +69,17 @@ def _residual_jacobian(p, d, w, off, r, J, ey, ex, ly, lx):
             P = eta * L + (1.0 - eta) * G
             AG = A * (1.0 - eta) * G
             AL2 = A * eta * L * L
-            J[k, 0] = wk * P
-            J[k, 1] = wk * A * (L - G)
-            J[k, 2] = wk * (AL2 * 2.0 * Y * igy2 + AG * Y * isy2)
-            J[k, 3] = wk * (AL2 * 2.0 * X * igx2 + AG * X * isx2)
-            J[k, 4] = wk * AG * Y * Y * isy2 / p[4]
-            J[k, 5] = wk * AG * X * X * isx2 / p[5]
-            J[k, 6] = wk * AL2 * 2.0 * Y * Y * igy2 / p[6]
-            J[k, 7] = wk * AL2 * 2.0 * X * X * igx2 / p[7]
-            J[k, 8] = wk * off[a]
-            J[k, 9] = wk * off[b]
-            J[k, 10] = wk
+            J[0, k] = wk * P
+            J[1, k] = wk * A * (L - G)
+            J[2, k] = wk * (AL2 * 2.0 * Y * igy2 + AG * Y * isy2)
+            J[3, k] = wk * (AL2 * 2.0 * X * igx2 + AG * X * isx2)
+            J[4, k] = wk * AG * Y * Y * isy2 / p[4]
+            J[5, k] = wk * AG * X * X * isx2 / p[5]
+            J[6, k] = wk * AL2 * 2.0 * Y * Y * igy2 / p[6]
+            J[7, k] = wk * AL2 * 2.0 * X * X * igx2 / p[7]
+            J[8, k] = wk * off[a]
+            J[9, k] = wk * off[b]
+            J[10, k] = wk
             f = A * P + p[8] * off[a] + p[9] * off[b] + p[10]
             r[k] = wk * (f - d[k])
             cost += r[k] * r[k]
@@ -120,11 +121,13 @@ def lm_one(d, w, p, lo, hi, off, max_iter, ftol, xtol):
 
     Damping: Marquardt scaling by diag(JᵀJ) (floored), Nielsen's update of λ. Bounds: the
     step is projected onto the box; a parameter at a bound whose gradient points outward
-    is held fixed for the step (active set), so a bounded optimum is reached exactly.
+    is held fixed for the step (active set), so a bounded optimum is reached exactly; a
+    parameter with lo == hi is held throughout (how the staged protocol fixes η).
     """
     npix = d.size
-    J = np.empty((npix, NP))
+    J = np.empty((NP, npix))
     r = np.empty(npix)
+    js = np.empty(npix)
     JtJ = np.empty((NP, NP))
     M = np.empty((NP, NP))
     g = np.empty(NP)
@@ -139,23 +142,23 @@ def lm_one(d, w, p, lo, hi, off, max_iter, ftol, xtol):
     for it in range(1, max_iter + 1):
         if need_normal:
             for i in range(NP):
-                g[i] = 0.0
-                for j in range(NP):
-                    JtJ[i, j] = 0.0
-            for k in range(npix):
-                rk = r[k]
-                for i in range(NP):
-                    jki = J[k, i]
-                    g[i] += jki * rk
-                    for j in range(i, NP):
-                        JtJ[i, j] += jki * J[k, j]
+                t = 0.0
+                for k in range(npix):
+                    t += J[i, k] * r[k]
+                g[i] = t
+                for j in range(i, NP):
+                    t = 0.0
+                    for k in range(npix):
+                        t += J[i, k] * J[j, k]
+                    JtJ[i, j] = t
             dmax = 0.0
             for i in range(NP):
                 dmax = max(dmax, JtJ[i, i])
                 for j in range(i + 1, NP):
                     JtJ[j, i] = JtJ[i, j]
             for i in range(NP):
-                fixed[i] = (p[i] <= lo[i] + 1e-12 and g[i] > 0.0) or (p[i] >= hi[i] - 1e-12 and g[i] < 0.0)
+                fixed[i] = (lo[i] == hi[i]) or (p[i] <= lo[i] + 1e-12 and g[i] > 0.0) or (
+                    p[i] >= hi[i] - 1e-12 and g[i] < 0.0)
             need_normal = False
         for i in range(NP):
             for j in range(NP):
@@ -180,12 +183,15 @@ def lm_one(d, w, p, lo, hi, off, max_iter, ftol, xtol):
             rel = max(rel, abs(step[i]) / (abs(p[i]) + 1e-6))
         # Actual and predicted (linear model) cost reduction of the projected step.
         cost_new = _cost(p_new, d, w, off, ey, ex, ly, lx)
+        for k in range(npix):
+            js[k] = 0.0
+        for i in range(NP):
+            si = step[i]
+            for k in range(npix):
+                js[k] += J[i, k] * si
         pred_lin = 0.0
         for k in range(npix):
-            js = 0.0
-            for i in range(NP):
-                js += J[k, i] * step[i]
-            pred_lin += js * js
+            pred_lin += js[k] * js[k]
         gs = 0.0
         for i in range(NP):
             gs += g[i] * step[i]
@@ -234,7 +240,40 @@ def model_jacobian_batch(p, off):
     f = np.empty((n, npix))
     J = np.empty((n, npix, NP))
     ones, zeros = np.ones(npix), np.zeros(npix)
+    Ji = np.empty((NP, npix))
     ey, ex, ly, lx = np.empty(off.size), np.empty(off.size), np.empty(off.size), np.empty(off.size)
     for i in range(n):
-        _residual_jacobian(p[i], zeros, ones, off, f[i], J[i], ey, ex, ly, lx)
+        _residual_jacobian(p[i], zeros, ones, off, f[i], Ji, ey, ex, ly, lx)
+        J[i] = Ji.T
     return f, J
+
+
+@njit(cache=True, parallel=True)
+def inverse_normal_diag_batch(p, d, w, off):
+    """Per row: diag((JᵀWJ)⁻¹) at p (inf where JᵀWJ is singular: a parameter the data do not
+    determine) and Σ (w (f − d))². Parameter standard errors are √(diag · χ²_red)."""
+    n, npix = p.shape[0], off.size * off.size
+    diag = np.empty((n, NP))
+    ssr = np.empty(n)
+    for i in prange(n):
+        J = np.empty((NP, npix))
+        r = np.empty(npix)
+        ey, ex, ly, lx = np.empty(off.size), np.empty(off.size), np.empty(off.size), np.empty(off.size)
+        ssr[i] = 2.0 * _residual_jacobian(p[i], d[i], w[i], off, r, J, ey, ex, ly, lx)
+        JtJ = np.empty((NP, NP))
+        for a in range(NP):
+            for b in range(a, NP):
+                t = 0.0
+                for k in range(npix):
+                    t += J[a, k] * J[b, k]
+                JtJ[a, b] = t
+                JtJ[b, a] = t
+        M = np.empty((NP, NP))
+        e = np.zeros(NP)
+        x = np.empty(NP)
+        for j in range(NP):
+            M[:, :] = JtJ
+            e[j] = 1.0
+            diag[i, j] = x[j] if _cholesky_solve(M, e, x) else np.inf
+            e[j] = 0.0
+    return diag, ssr
