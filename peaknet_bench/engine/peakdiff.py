@@ -115,14 +115,16 @@ def match_points(
     graph = coo_matrix((np.ones(ia.size), (ia, n + ib)), shape=(n + m, n + m))
     _, comp = connected_components(graph, directed=False)
     edge_comp = comp[ia]
+    # Components with one candidate edge (most of them) match trivially, in bulk; only the
+    # contested ones go through the assignment solver.
+    size = np.bincount(edge_comp, minlength=n + m)[edge_comp]
+    alone = size == 1
+    out_a, out_b, out_d = [ia[alone]], [ib[alone]], [dist[alone]]
+    ia, ib, dist, edge_comp = ia[~alone], ib[~alone], dist[~alone], edge_comp[~alone]
     order = np.argsort(edge_comp, kind="stable")
     ia, ib, dist, edge_comp = ia[order], ib[order], dist[order], edge_comp[order]
     bounds = np.flatnonzero(np.diff(edge_comp)) + 1
-    out_a, out_b, out_d = [], [], []
-    for sa, sb, sd in zip(np.split(ia, bounds), np.split(ib, bounds), np.split(dist, bounds)):
-        if sa.size == 1:
-            out_a.append(sa), out_b.append(sb), out_d.append(sd)
-            continue
+    for sa, sb, sd in (zip(np.split(ia, bounds), np.split(ib, bounds), np.split(dist, bounds)) if ia.size else ()):
         ua, ra = np.unique(sa, return_inverse=True)
         ub, rb = np.unique(sb, return_inverse=True)
         big = max_distance * (min(ua.size, ub.size) + 1) + 1.0
