@@ -153,3 +153,15 @@ def test_shipped_manifest_matches_recipe():
     assert m["n_frames"] == sum(e.frames for e in r.experiments)
     assert {f["path"] for f in m["files"]} >= {"recipe.yaml", "frames.csv", "data.zarr/zarr.json"}
     assert set(m["splits"]["test_ood"]) == {"jungfrau4m-thermolysin"}
+
+
+@pytest.mark.slow
+def test_builtin_dataset_rebuild_reproduces_its_manifest(builtin_dataset):
+    """The shipped dataset version, rebuilt from its recipe, matches every published checksum
+    (a change to the simulator or the engine that alters it must come with a new version)."""
+    from peaknet_bench.data import fetch
+
+    assert builtin_dataset.reproduces, builtin_dataset.report.bad_files()[:10]
+    assert fetch("peaknet-sim", "1.0") == builtin_dataset.path
+    m = read_manifest(builtin_dataset.path)
+    assert m["n_frames"] == 200 and set(m["splits"]["test_ood"]) == {"jungfrau4m-thermolysin"}
