@@ -63,6 +63,16 @@ def test_metrics_equal_the_simulated_run(built):
     assert a.dataset.kind == "dataset" and a.dataset.split == "test_ood" and a.dataset.name == "mini"
 
 
+def test_oracle_reads_the_stored_truth(built):
+    from peaknet_bench.evaluate.methods import oracle_method
+
+    root, exp = built
+    a = evaluate(oracle_method(), DatasetFrames(root, "test_ood"), FAST)
+    b = evaluate(oracle_method(), SimulatedFrames(str(exp), seed=3, n_frames=6), FAST)
+    assert a.metrics.n_indexed == b.metrics.n_indexed > 0
+    assert a.metrics.truth["peak_recall"] == b.metrics.truth["peak_recall"] == 1.0
+
+
 def test_bad_selections_are_explained(built):
     root, _ = built
     with pytest.raises(InputError, match="has no frames"):

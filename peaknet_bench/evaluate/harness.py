@@ -91,7 +91,7 @@ class FindWorker:
 
     def __init__(self, source, method: MethodSpec, match_radius_px: float) -> None:
         self.source = source
-        self.finder = build_finder(method, source.geometry)
+        self.finder = build_finder(method, source.geometry, source)
         self.match_radius_px = match_radius_px
 
     def run(self, positions: Sequence[int]) -> list[FoundFrame]:

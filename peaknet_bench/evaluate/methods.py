@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,15 +136,23 @@ class CXIPeaksFinder:
 
 
 class OracleFinder:
-    """Returns the frame's found-able true reflections (simulated frames only)."""
+    """Returns the frame's found-able true reflections: from the simulator's truth attached to
+    the frame, or from `truth_of(frame)` (a frame source's truth, e.g. a dataset's stored
+    truth tables)."""
 
     name = "oracle"
 
+    def __init__(self, truth_of: Callable[[Frame], Any] | None = None) -> None:
+        self.truth_of = truth_of
+
     def find(self, frame: Frame) -> PeakList:
-        truth = frame.truth
-        if truth is None:
-            raise InputError(frame.event, "truth", "the oracle method needs simulated frames with ground truth")
-        return truth.foundable_peaks()
+        if frame.truth is not None:
+            return frame.truth.foundable_peaks()
+        view = self.truth_of(frame) if self.truth_of is not None else None
+        if view is None:
+            raise InputError(frame.event, "truth", "the oracle method needs frames with ground truth "
+                                                   "(simulated, a run with its truth sidecar, or a dataset with truth tables)")
+        return view.foundable
 
 
 def frame_index(frame: Frame) -> int:
@@ -157,8 +166,9 @@ def frame_index(frame: Frame) -> int:
     raise InputError(event, "event", "cannot tell the frame's index (expected meta['index'] or an event '//i')")
 
 
-def build_finder(spec: MethodSpec, geometry):
-    """The PeakFinder a spec describes, for frames of `geometry`."""
+def build_finder(spec: MethodSpec, geometry, source: Any = None):
+    """The PeakFinder a spec describes, for frames of `geometry` (the oracle reads truth
+    through `source.truth(frame)` where frames carry none themselves)."""
     if spec.kind == "pf8":
         from peaknet_bench.peakfind import Peakfinder8, Peakfinder8Params
 
@@ -171,7 +181,7 @@ def build_finder(spec: MethodSpec, geometry):
 
         return ModelPeakFinder(spec.params["checkpoint"], geometry,
                                RunnerConfig(device=spec.params.get("device", "cpu"), batch_size=1), name=spec.name)
-    return OracleFinder()
+    return OracleFinder(None if source is None else source.truth)
 
 
 def parse_method(method: str, params_path: str | None = None, name: str | None = None, device: str = "cpu") -> MethodSpec:
