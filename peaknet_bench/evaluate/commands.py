@@ -65,7 +65,7 @@ def _cell(args: argparse.Namespace):
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a peak-finding method: hit rate, indexing rate, yield, cells, throughput")
     p.add_argument("--method", default="pf8",
-                   help="pf8, oracle (simulated truth), a .cxi file of peak lists, or a model checkpoint (default pf8)")
+                   help="pf8, oracle (the true found-able reflections; needs truth), a .cxi file of peak lists, or a model checkpoint (default pf8)")
     p.add_argument("--params", metavar="PF8.json", help="peakfinder8 parameters (e.g. from tune-pf8); default CrystFEL's")
     p.add_argument("--name", help="method name in the results and report (default from the method)")
     p.add_argument("--device", default="cpu", help="torch device for model methods (default cpu)")
