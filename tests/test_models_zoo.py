@@ -220,3 +220,11 @@ def test_bad_configs_raise_input_error(tmp_path):
     cfg_file = tmp_path / "m.json"
     cfg_file.write_text(json.dumps(get_config("cpu-student").to_dict()))
     assert count_parameters(build_model(str(cfg_file))) == EXPECTED["cpu-student"]
+
+
+def test_model_list_names_custom_backbone_stages():
+    from peaknet_bench.models.commands import _backbone_label
+
+    assert _backbone_label("convnextv2", {"size": "atto"}) == "convnextv2:atto"
+    assert _backbone_label("convnextv2", {"size": "atto", "widths": [16, 32, 64, 128], "depths": [1, 1, 2, 1]}) \
+        == "convnextv2:16-32-64-128/1-1-2-1"

@@ -35,11 +35,20 @@ def run_list(args: argparse.Namespace) -> int:
     from peaknet_bench.util.output import emit, table
 
     infos = [model_info(n, flops=False) for n in model_names()]
-    rows = [[i["name"], f"{i['backbone']}:{i['backbone_kwargs'].get('size', '')}", i["bifpn_blocks"],
+    rows = [[i["name"], _backbone_label(i["backbone"], i["backbone_kwargs"]), i["bifpn_blocks"],
              i["bifpn_channels"], f"{i['parameters'] / 1e6:.2f}M", i["description"]] for i in infos]
     emit({"models": infos}, table(rows, ["name", "backbone", "blocks", "channels", "params", "description"]),
          args.json)
     return 0
+
+
+def _backbone_label(name: str, kwargs: dict) -> str:
+    """`convnextv2:atto`, or the stage widths / depths where a config overrides the named size."""
+    if "widths" in kwargs or "depths" in kwargs:
+        widths = "-".join(str(w) for w in kwargs.get("widths", []))
+        depths = "-".join(str(d) for d in kwargs.get("depths", []))
+        return f"{name}:{widths}/{depths}".rstrip("/")
+    return f"{name}:{kwargs.get('size', '')}"
 
 
 def run_info(args: argparse.Namespace) -> int:
