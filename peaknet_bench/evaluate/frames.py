@@ -233,13 +233,16 @@ class DatasetFrames(_FrameRange):
         if experiment is not None:
             groups = {k: v for k, v in groups.items() if k[1] == experiment}
         if len(groups) != 1:
-            have = sorted({e for _, e in groups}) if groups else sorted({str(self.store.frames(d)["experiment"][j])
-                                                                         for d, j in rows})
-            what = "has no frames" + (f" of experiment {experiment!r}" if experiment else "") if not groups else \
-                f"holds {len(groups)} experiments {have}; choose one (--experiment)"
-            raise InputError(str(self.root), f"split {split!r}", what + (f" (experiments: {have})" if not groups else ""))
+            if groups:
+                what = f"holds {len(groups)} experiments {sorted(e for _, e in groups)}; choose one (--experiment)"
+            else:
+                have = sorted({str(self.store.frames(d)["experiment"][j]) for d, j in rows})
+                what = "has no frames" + (f" of experiment {experiment!r}" if experiment else "") + f" (experiments: {have})"
+            raise InputError(str(self.root), f"split {split!r}", what)
         (self.detector, self.experiment_name), self.rows = next(iter(groups.items()))
         self.geometry = self.store.geometry(self.detector)
+        self.recipe_entry = self._recipe_entry()
+        self.true_crystals = self._true_crystals()
         self.cell_path = None if cell is None else str(cell)
         self.cell = self._target_cell()
         self.start = int(start)
@@ -262,7 +265,7 @@ class DatasetFrames(_FrameRange):
 
         if self.cell_path is not None:
             return read_cell_file(self.cell_path)
-        if self._recipe_entry() is not None:
+        if self.recipe_entry is not None:
             from peaknet_bench.sim import load_experiment
 
             try:
@@ -274,10 +277,9 @@ class DatasetFrames(_FrameRange):
 
     def _true_crystals(self) -> bool:
         """Whether the stored crystals are the true ones (recipe predictions from the truth)."""
-        found = self._recipe_entry()
-        if found is None:
+        if self.recipe_entry is None:
             return False
-        recipe, entry = found
+        recipe, entry = self.recipe_entry
         mode = {**(recipe.get("engine") or {}), **(entry.get("engine") or {})}.get("predictions", "truth")
         return mode == "truth"
 
@@ -299,7 +301,7 @@ class DatasetFrames(_FrameRange):
         frames = self.store.frames(det)
         crystals = self.store.crystals(det, j)
         blank = not bool(frames["is_hit"][j]) if "is_hit" in frames else len(crystals) == 0
-        bases = [np.linalg.inv(a).T for a in crystals.astar] if self._true_crystals() else []
+        bases = [np.linalg.inv(a).T for a in crystals.astar] if self.true_crystals else []
         return TruthView(blank=blank, foundable=columns_to_peaklist({k: v[keep] for k, v in cols.items()}),
                          real_bases=bases)
 
@@ -325,9 +327,9 @@ class DatasetFrames(_FrameRange):
             "experiment": self.experiment_name, "path": str(self.root.resolve()), "sha256": self._sha256,
             "start": self.start, "n_frames": self.n_frames,
         }
-        if self._recipe_entry() is not None:  # recipe-built: what made the frames (tuning-overlap checks use it)
+        if self.recipe_entry is not None:  # recipe-built: what made the frames (tuning-overlap checks use it)
             from peaknet_bench.sim import load_experiment
 
             out["experiment_sha256"] = sha256_text(load_experiment(self.experiment_name).to_yaml())
-            out["seed"] = int(self._recipe_entry()[1].get("seed", 0))
+            out["seed"] = int(self.recipe_entry[1].get("seed", 0))
         return out
