@@ -31,6 +31,7 @@ MATCH_RADIUS_PX = 3.0
 
 @pytest.fixture(scope="module")
 def held_out_crop() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from peaknet_bench.data.canvas import CanvasPlan
     from peaknet_bench.geometry import Assembler
     from peaknet_bench.sim import Simulator, load_experiment
 
@@ -41,7 +42,7 @@ def held_out_crop() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             break
     else:
         pytest.fail("no hit with 100 found-able reflections in the first 20 frames of seed 0")
-    image, label, mask = preprocess_frame(frame, Assembler(frame.geometry))
+    image, label, mask = preprocess_frame(frame, CanvasPlan.build(Assembler(frame.geometry)))
     (r, c), = crop_origins(label, 1, 256, 1.0, np.random.default_rng(0))
     sl = (slice(r, r + 256), slice(c, c + 256))
     assert label[sl].sum() > 20, "the crop should hold several labelled peaks"

@@ -58,7 +58,8 @@ def beam_offsets(beam_rc: tuple[float, float], size: tuple[int, int]) -> tuple[i
 
 @numba.njit(cache=True)
 def _runs(index: np.ndarray):
-    """Row-wise runs of constant slab step in a (H, W) canvas → flat slab index map (-1 = empty)."""
+    """(row_ptr, col, length, src, step): per canvas row, the runs of a (H, W) map of flat slab
+    indices (-1 = nothing shown) in which the slab index advances by a constant step."""
     H, W = index.shape
     row_ptr = np.zeros(H + 1, np.int64)
     col = np.empty(H * W // 2 + 1, np.int32)

@@ -74,16 +74,16 @@ class CropConfig:
             raise InputError(None, "peak_fraction", f"expected a fraction in [0, 1], got {self.peak_fraction}")
 
 
-def preprocess_frame(frame, assembler) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(z-scored image float32, label uint8, good mask bool), assembled, as the inference
-    runner prepares a frame: mean/std over the slab's good pixels, bad pixels and gaps 0."""
-    from peaknet_bench.data.canvas import CanvasPlan, good_moments, zscore_scale
+def preprocess_frame(frame, plan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(z-scored image float32, label uint8, good mask bool) on `plan`'s canvas (a
+    `CanvasPlan` of the frame's geometry, built once per detector), as the inference runner
+    prepares a frame: mean/std over the slab's good pixels, bad pixels and gaps 0."""
+    from peaknet_bench.data.canvas import good_moments, zscore_scale
 
     slab = np.ascontiguousarray(frame.data, dtype=np.float32)
     good = np.ascontiguousarray(frame.mask, dtype=bool) & (frame.geometry.panel_map >= 0)
     label = np.zeros(slab.shape, np.uint8) if frame.truth is None else frame.truth.label_mask.astype(np.uint8)
     _, mean, std = good_moments(slab, good)
-    plan = CanvasPlan.build(assembler)
     image = np.empty(plan.size, np.float32)
     out_label = np.empty(plan.size, np.uint8)
     out_mask = np.empty(plan.size, np.bool_)
@@ -152,6 +152,7 @@ class SimulatedCrops(Dataset):
         return h.hexdigest()[:32]
 
     def _simulate(self) -> None:
+        from peaknet_bench.data.canvas import CanvasPlan
         from peaknet_bench.geometry import Assembler
         from peaknet_bench.sim import Simulator, load_experiment
 
@@ -159,12 +160,12 @@ class SimulatedCrops(Dataset):
         images, labels, masks, sources = [], [], [], []
         for e, name in enumerate(cfg.experiments):
             sim = Simulator(load_experiment(name), seed=cfg.seed)
-            assembler = None
+            plan = None
             for i in range(cfg.frames_per_experiment):
                 frame = sim.frame(i)
-                if assembler is None:
-                    assembler = Assembler(frame.geometry)
-                image, label, mask = preprocess_frame(frame, assembler)
+                if plan is None:
+                    plan = CanvasPlan.build(Assembler(frame.geometry))
+                image, label, mask = preprocess_frame(frame, plan)
                 rng = np.random.default_rng([cfg.seed, e, i])
                 for r, c in crop_origins(label, cfg.crops_per_frame, cfg.crop, cfg.peak_fraction, rng):
                     sl = (slice(r, r + cfg.crop), slice(c, c + cfg.crop))
