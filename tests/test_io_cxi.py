@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -83,7 +84,7 @@ def test_round_trip(written) -> None:
                 np.testing.assert_allclose(getattr(p, col), getattr(q, col), rtol=1e-6)
             np.testing.assert_array_equal(p.panel, g.panel_of(q.fs, q.ss))
             assert r.photon_energy_ev(i) == 9000.0 + i
-            assert r.clen_m(i) == pytest.approx(0.12 + 0.001 * i)
+            assert r.clen_m(i) == 0.12  # CrystFEL: the .geom's number wins over the file's EncoderValue
             assert r.event(i) == f"//{i}"
         frame = r.frame(3)
         assert frame.mask.dtype == bool
@@ -246,3 +247,36 @@ def test_rejected_frame_leaves_no_trace(tmp_path: Path, rng: np.random.Generator
     with CXIReader(path) as r:
         assert len(r) == 2 and r.event(1) == "//1"
         np.testing.assert_array_equal(r.data(1), items[1]["data"])
+
+
+def test_clen_as_crystfel_takes_it(written) -> None:
+    """A number in the .geom wins; a path in the .geom is read per frame (mm); no geometry falls
+    back to the layout's EncoderValue."""
+    path, _ = written
+    g = small_geometry()
+    with CXIReader(path, replace(g, clen_m=None, clen_path="/LCLS/detector_1/EncoderValue")) as r:
+        assert [round(r.clen_m(i), 6) for i in range(3)] == [0.12, 0.121, 0.122]
+    with CXIReader(path, replace(g, clen_m=None, clen_path="/nowhere")) as r, pytest.raises(InputError, match="/nowhere"):
+        r.clen_m(0)
+    with CXIReader(path) as r:
+        assert r.clen_m(2) == pytest.approx(0.122)
+
+
+def test_mask_keys_of_the_geom(tmp_path: Path, written) -> None:
+    """`mask`/`mask_file`/`mask_good`/`mask_bad` decide the mask; a fixed path is not read when the
+    .geom names another one."""
+    path, items = written
+    other = tmp_path / "mask.h5"
+    bad = np.zeros((32, 24), np.uint16)
+    bad[3, 4] = 0x4  # flagged in the external file only
+    with h5py.File(other, "w") as f:
+        f["/data/mask"] = bad
+    header = {"mask_file": str(other), "mask": "/data/mask", "mask_good": "0x0", "mask_bad": "0x4"}
+    with CXIReader(path, replace(small_geometry(), header=header)) as r:
+        m = r.mask(1)
+        assert m.sum() == 32 * 24 - 1 and not m[3, 4]  # the file's own /entry_1/data_1/mask is not used
+    header = {"mask": "/entry_1/data_1/mask", "mask_good": "0x0", "mask_bad": "0xffff"}
+    with CXIReader(path, replace(small_geometry(), header=header)) as r:
+        np.testing.assert_array_equal(r.mask(1), items[1]["mask"])
+    with pytest.raises(InputError, match="/missing/mask"):
+        CXIReader(path, replace(small_geometry(), header={"mask": "/missing/mask"}))

@@ -171,10 +171,18 @@ class _Parser:
         return x
 
     def integer(self, v: _Value, key: str) -> int:
+        """An integer; CrystFEL also takes integral floats such as `min_fs = 0.0` (SwissFEL files)."""
         try:
             return int(v.text)
         except ValueError:
-            raise self.error(v.line, f"{key}: expected an integer, got {v.text!r}") from None
+            pass
+        try:
+            x = float(v.text)
+        except ValueError:
+            x = math.nan
+        if math.isfinite(x) and x == int(x):
+            return int(x)
+        raise self.error(v.line, f"{key}: expected an integer, got {v.text!r}")
 
     def number_or_path(self, v: _Value, key: str) -> tuple[float | None, str | None]:
         """A value that is a number (with an optional unit) or an HDF5 header path."""

@@ -1,4 +1,5 @@
-"""CrystFEL-compatible files: CXI frames and peak lists, CrystFEL streams.
+"""Detector and CrystFEL files: one way in for frames (`open_frames`: miniCBF, imgCIF, NeXus/NXmx,
+CXI), CXI peak lists, CrystFEL streams.
 
 The +0.5 half-pixel shift of CrystFEL's coordinate convention is applied in
 `peaknet_bench.io.stream` (and nowhere else); CXI peak lists hold the package convention
@@ -12,6 +13,12 @@ from peaknet_bench.util.lazy import lazy_exports
 _EXPORTS = {
     "CXIReader": "cxi",
     "CXIWriter": "cxi",
+    "FrameReader": "frames",
+    "FrameSet": "frames",
+    "READERS": "frames",
+    "open_frames": "frames",
+    "open_reader": "frames",
+    "register_reader": "frames",
     "StreamChunk": "stream",
     "StreamCrystal": "stream",
     "StreamReader": "stream",

@@ -309,6 +309,7 @@ class CXIReader:
         self._block_rows = max(1, int(block_rows))
         self._block: tuple[int, dict[str, np.ndarray]] | None = None
         self._geometry_mask: np.ndarray | None = None
+        self._extra_files: dict[str, h5py.File] = {}
         if not self.path.exists():
             raise InputError(self._src, None, "file not found")
         try:
@@ -346,13 +347,11 @@ class CXIReader:
             if self.geometry is not None and tuple(ds.shape[1:]) != tuple(self.geometry.slab_shape):
                 raise self._err(self.data_path, f"frame shape {tuple(ds.shape[1:])} does not match the geometry slab "
                                                 f"{tuple(self.geometry.slab_shape)} ({self.geometry.source})")
-            self.mask_path = MASK_PATH if MASK_PATH in f else None
-            if self.mask_path is not None:
-                ms = f[self.mask_path]
-                if tuple(ms.shape) not in (tuple(ds.shape), tuple(ds.shape[1:])):
-                    raise self._err(self.mask_path, f"shape {ms.shape}, expected {ds.shape} or {ds.shape[1:]}")
+            self._mask_specs = self._resolve_masks(ds.shape)
+            self.mask_path = self._mask_specs[0][0] if self._mask_specs else None
         else:
             self.mask_path = None
+            self._mask_specs = []
         if self.has_peaks:
             g = f[self.peak_group]
             npk = g["nPeaks"]
@@ -401,27 +400,82 @@ class CXIReader:
             raise self._err(self.data_path, "missing: this file holds peak lists only")
         return np.asarray(self._f[self.data_path][self._index(i)], dtype=np.float32)
 
-    def _mask_bits(self) -> tuple[int, int]:
-        """(mask_good, mask_bad) bit patterns: from the geometry when it names them (CrystFEL
-        semantics: good iff all mask_good bits set and no mask_bad bit set), else this layout's
-        own convention (0 = good, any bit = bad)."""
+    def _mask_keys(self, extra: dict[str, str]) -> tuple[str | None, str | None, str, str]:
+        """(mask path, mask file, mask_good, mask_bad) of one panel: its own keys, else the
+        geometry's top-level ones."""
         header = self.geometry.header if self.geometry is not None else {}
-        try:
-            good = int(header.get("mask_good", "0"), 0)
-            bad = int(header.get("mask_bad", "0xffff"), 0)
-        except ValueError:
-            raise InputError(self.geometry.source, "mask_good/mask_bad",
-                             f"expected integers such as 0x0000, got {header.get('mask_good')!r}/{header.get('mask_bad')!r}") from None
-        return good, bad
+
+        def key(k: str, default: str | None) -> str | None:
+            return extra.get(k, header.get(k, default))
+
+        return key("mask", None), key("mask_file", None), key("mask_good", "0"), key("mask_bad", "0xffff")
+
+    def _resolve_masks(self, data_shape: tuple[int, ...]) -> list[tuple[str, h5py.Dataset, int, int, list[int] | None]]:
+        """The masks to apply: [(path, dataset, good bits, bad bits, panel indices or None = all)].
+
+        CrystFEL semantics: the `.geom`'s `mask` (an HDF5 path, in `mask_file` when given, else in
+        the data file), `mask_good`/`mask_bad` (good iff all good bits set and no bad bit set),
+        per panel or top level. A `.geom` without `mask` keys uses this layout's own
+        /entry_1/data_1/mask (0 = good) when the file has one.
+        """
+        g = self.geometry
+        panels = g.panels if g is not None else []
+        groups: dict[tuple, list[int]] = {}
+        for k, p in enumerate(panels):
+            groups.setdefault(self._mask_keys(p.extra), []).append(k)
+        if not groups or all(keys[0] is None for keys in groups):
+            if MASK_PATH not in self._f:
+                return []
+            header = g.header if g is not None else {}
+            groups = {(MASK_PATH, None, header.get("mask_good", "0"), header.get("mask_bad", "0xffff")): None}
+        out = []
+        for (path, mask_file, good, bad), members in groups.items():
+            if path is None:
+                continue
+            try:
+                good_bits, bad_bits = int(good, 0), int(bad, 0)
+            except ValueError:
+                raise InputError(g.source if g is not None else self._src, "mask_good/mask_bad",
+                                 f"expected integers such as 0x0000, got {good!r}/{bad!r}") from None
+            f = self._f
+            where = path
+            if mask_file:
+                mpath = Path(mask_file)
+                if not mpath.is_absolute() and not mpath.exists() and g is not None and g.source:
+                    mpath = Path(g.source).parent / mask_file
+                try:
+                    f = self._extra_files.setdefault(str(mpath), h5py.File(mpath, "r"))
+                except OSError as exc:
+                    raise InputError(str(mpath), None, f"mask_file named by {g.source} is not a readable HDF5 "
+                                                       f"file ({exc})") from None
+                where = f"{mpath}:{path}"
+            if "%" in path:
+                raise InputError(g.source, "mask", f"{path!r}: per-event mask paths are not supported; expected "
+                                                   "a plain HDF5 path")
+            if path not in f:
+                raise InputError(self._src if not mask_file else str(mask_file), path,
+                                 f"missing: the geometry ({g.source if g is not None else '-'}) names it as the mask")
+            ms = f[path]
+            if tuple(ms.shape) not in (tuple(data_shape), tuple(data_shape[1:])):
+                raise InputError(self._src, where, f"mask shape {ms.shape}, expected {data_shape} or {data_shape[1:]}")
+            out.append((path, ms, good_bits, bad_bits, members))
+        return out
 
     def mask(self, i: int) -> np.ndarray | None:
-        """Frame i's good-pixel mask (True = good), or None when the file stores no mask."""
-        if self.mask_path is None:
+        """Frame i's good-pixel mask (True = good) from the masks the geometry names (see
+        `_resolve_masks`), or None when there is none."""
+        if not self._mask_specs:
             return None
-        ms = self._f[self.mask_path]
-        raw = np.asarray(ms[self._index(i)] if ms.ndim == 3 else ms[()]).astype(np.int64)
-        good_bits, bad_bits = self._mask_bits()
-        return ((raw & good_bits) == good_bits) & ((raw & bad_bits) == 0)
+        i = self._index(i)
+        good = None
+        for _, ms, good_bits, bad_bits, members in self._mask_specs:
+            raw = np.asarray(ms[i] if ms.ndim == 3 else ms[()]).astype(np.int64)
+            ok = ((raw & good_bits) == good_bits) & ((raw & bad_bits) == 0)
+            if members is not None:  # only these panels' rectangles follow this mask
+                sel = np.isin(self.geometry.panel_map, members)
+                ok = np.where(sel, ok, True)
+            good = ok if good is None else good & ok
+        return good
 
     def _peak_block(self, i: int) -> tuple[dict[str, np.ndarray], int]:
         """The block of peak rows holding row i (cached), trimmed to the block's widest row."""
@@ -462,11 +516,22 @@ class CXIReader:
         raise self._err(ENERGY_PATH, "missing, and no photon energy in the geometry")
 
     def clen_m(self, i: int) -> float:
+        """Camera length as CrystFEL takes it: the geometry's number; else the HDF5 path the
+        geometry names (mm, per frame or scalar); without a geometry, this layout's
+        /LCLS/detector_1/EncoderValue (mm)."""
         i = self._index(i)
+        g = self.geometry
+        if g is not None:
+            if g.clen_m is not None:
+                return float(g.clen_m)
+            if g.clen_path is not None:
+                if g.clen_path not in self._f:
+                    raise self._err(g.clen_path, f"missing: the geometry ({g.source}) reads the camera length from it")
+                ds = self._f[g.clen_path]
+                value = ds[()] if ds.ndim == 0 else ds[i]
+                return float(value) * 1e-3
         if self._clen_mm is not None:
             return float(self._clen_mm[i]) * 1e-3
-        if self.geometry is not None and self.geometry.clen_m is not None:
-            return float(self.geometry.clen_m)
         raise self._err(CLEN_PATH, "missing, and no camera length in the geometry")
 
     def event(self, i: int) -> str:
@@ -500,6 +565,10 @@ class CXIReader:
 
     def close(self) -> None:
         self._block = None
+        for extra in self._extra_files.values():
+            if extra.id.valid:
+                extra.close()
+        self._extra_files.clear()
         if self._f.id.valid:
             self._f.close()
 
