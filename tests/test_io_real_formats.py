@@ -283,3 +283,22 @@ def test_nxmx_missing_link_and_unknown_layout(tmp_path: Path) -> None:
         f["entry/instrument/detector/module1/data_origin"] = np.array([1, 2, 3, 4])
     with pytest.raises(InputError, match=r"module1/data_origin.*unknown module layout"):
         open_frames(master).frame(0)
+
+
+def test_geom_write_and_show_from_frame_files(tmp_path: Path, capsys) -> None:
+    """`geom write FILE -o out.geom` then reading the .geom back gives DIALS' geometry again."""
+    from peaknet_bench.cli import main
+
+    for path, name in ((CSPAD, "idx-20130301060858401"), (PILATUS, "thau_3_2_0001")):
+        out = tmp_path / f"{name}.geom"
+        assert main(["geom", "write", str(path), "-o", str(out)]) == 0
+        g = read_geom(out)
+        f = open_frames(path).frame(0)
+        fs_exp, ss_exp, panel, points, _ = _predicted(f, name)
+        p, fs, ss = g.ray_to_slab(points)
+        np.testing.assert_array_equal(p, panel)
+        assert np.abs(fs - fs_exp).max() <= 1e-6 and np.abs(ss - ss_exp).max() <= 1e-6
+        capsys.readouterr()
+        assert main(["geom", "show", str(path), "--json"]) == 0
+        shown = json.loads(capsys.readouterr().out)
+        assert shown["n_panels"] == g.n_panels and shown["clen_m"] == pytest.approx(g.clen_m)

@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     geom.set_defaults(handler=lambda args: (geom.print_help(), 2)[1])
 
     show = verbs.add_parser("show", help="summary of a geometry (panels, pixel size, clen, extent, resolution)")
-    show.add_argument("geometry", help="preset name (epix10k2m, jungfrau4m, rayonix-mx340-4x4) or .geom file")
+    show.add_argument("geometry", help="preset name (epix10k2m, jungfrau4m, rayonix-mx340-4x4), .geom file, or a "
+                                       "frame file carrying its geometry (CBF, imgCIF, NeXus/NXmx)")
     show.add_argument("--photon-energy", type=float, default=None,
                       help="photon energy in eV for the edge resolution (default: the geometry's own)")
     show.add_argument("--clen", type=float, default=None,
@@ -27,20 +28,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.set_defaults(handler=run_show)
 
     render = verbs.add_parser("render", help="draw the panels in lab coordinates to a PNG")
-    render.add_argument("geometry", help="preset name or .geom file")
+    render.add_argument("geometry", help="preset name, .geom file or frame file (CBF, imgCIF, NeXus)")
     render.add_argument("-o", "--output", default="layout.png", help="output image (default: layout.png)")
     render.add_argument("--dpi", type=int, default=150, help="image resolution (default: 150)")
     render.add_argument("--no-names", action="store_true", help="do not write panel names")
     render.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     render.set_defaults(handler=run_render)
 
-    write = verbs.add_parser("write", help="write a preset (or a normalised copy of a file) as a CrystFEL .geom")
-    write.add_argument("geometry", help="preset name or .geom file")
+    write = verbs.add_parser("write", help="write a preset, a frame file's own geometry (CBF, imgCIF, NeXus) or a "
+                                           "normalised copy of a .geom as a CrystFEL .geom")
+    write.add_argument("geometry", help="preset name, .geom file or frame file (CBF, imgCIF, NeXus)")
     write.add_argument("-o", "--output", default="detector.geom", help="output .geom file (default: detector.geom)")
     write.add_argument("--clen", type=float, default=None, help="camera length in metres (default: keep)")
     write.add_argument("--photon-energy", type=float, default=None, help="photon energy in eV (default: keep)")
     write.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     write.set_defaults(handler=run_write)
+
+
+def load_any(name_or_path: str):
+    """A geometry from a preset, a `.geom` file, or the metadata of a frame file (CBF, imgCIF,
+    NeXus) read through the frame-reader registry."""
+    from pathlib import Path
+
+    from peaknet_bench.geometry import load_geometry
+    from peaknet_bench.geometry.presets import PRESETS
+
+    text = str(name_or_path)
+    if text not in PRESETS and Path(text).is_file():
+        from peaknet_bench.io.frames import READERS, read_head
+
+        head = read_head(text)
+        for cls in READERS.classes():
+            if cls.sniff(text, head):
+                with cls(text) as reader:
+                    return reader.geometry
+    return load_geometry(text)
 
 
 def _panel_corners_m(geometry, panel=None, fs0=None, fs1=None, ss0=None, ss1=None) -> np.ndarray:
@@ -110,10 +132,9 @@ def summarize(geometry, photon_energy_ev: float | None = None, clen_m: float | N
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from peaknet_bench.geometry import load_geometry
     from peaknet_bench.util.output import emit, table
 
-    g = load_geometry(args.geometry)
+    g = load_any(args.geometry)
     s = summarize(g, args.photon_energy, args.clen)
     ext = s["extent_mm"]
     rows = [
@@ -160,11 +181,10 @@ def run_render(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
     from matplotlib.collections import PolyCollection
 
-    from peaknet_bench.geometry import load_geometry
     from peaknet_bench.util.atomic import atomic_path
     from peaknet_bench.util.output import emit
 
-    g = load_geometry(args.geometry)
+    g = load_any(args.geometry)
     corners = _panel_corners_m(g) * 1e3  # mm
     fig, ax = plt.subplots(figsize=(9, 9))
     ax.add_collection(PolyCollection(corners, facecolors="#dbe7f3", edgecolors="#1f4e79", linewidths=0.6))
@@ -212,10 +232,10 @@ def run_render(args: argparse.Namespace) -> int:
 
 
 def run_write(args: argparse.Namespace) -> int:
-    from peaknet_bench.geometry import load_geometry, write_geom
+    from peaknet_bench.geometry import write_geom
     from peaknet_bench.util.output import emit
 
-    g = load_geometry(args.geometry)
+    g = load_any(args.geometry)
     if args.clen is not None:
         g = replace(g, clen_m=args.clen, clen_path=None,
                     panels=[replace(p, clen_m=None, clen_path=None) for p in g.panels])

@@ -267,7 +267,7 @@ class ImgCIFLayout:
                 min_ss=ss0, max_ss=ss0 + p.ranges[2][1] - p.ranges[2][0],
                 corner_x=float(corner[0] / size), corner_y=float(corner[1] / size),
                 fs=tuple(float(v) for v in fast / size), ss=tuple(float(v) for v in slow / size),
-                res=1000.0 / size, coffset=float(corner[2] - clen_mm) * 1e-3,
+                res=1000.0 / size, coffset=float(np.round(corner[2] - clen_mm, 9)) * 1e-3,  # nm noise -> 0
             ))
         wavelength = self.block.value("diffrn_radiation_wavelength", "wavelength")
         energy = WAVELENGTH_EV_A / float(wavelength) if wavelength not in (None, ".", "?") else None
