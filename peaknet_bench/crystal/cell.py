@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from peaknet_bench.errors import InputError
+from peaknet_bench.util import detmath as dm
 
 LATTICE_TYPES = (
     "triclinic", "monoclinic", "orthorhombic", "tetragonal", "rhombohedral", "hexagonal", "cubic",
@@ -111,7 +112,7 @@ class UnitCell:
 
     def reciprocal_basis(self) -> np.ndarray:
         """(3, 3) rows a*, b*, c* in Å⁻¹ (the B matrix as rows): A* = A⁻ᵀ."""
-        return np.linalg.inv(self.real_basis()).T
+        return dm.inv3(self.real_basis()).T
 
     def unique_lengths(self, rtol: float = 1e-3) -> list[float]:
         """Distinct cell-axis lengths (equal axes of tetragonal/hexagonal/cubic cells counted once)."""
@@ -247,10 +248,10 @@ def _ops_absent(hkl: np.ndarray, rot: np.ndarray, tran: np.ndarray) -> np.ndarra
 def parameters_of_basis(basis: np.ndarray) -> tuple[float, float, float, float, float, float]:
     """(a, b, c, α, β, γ) in Å and degrees of a real-space basis with rows a, b, c."""
     m = np.asarray(basis, dtype=np.float64).reshape(3, 3)
-    lengths = np.linalg.norm(m, axis=1)
+    lengths = dm.norm(m)
 
     def angle(i: int, j: int) -> float:
-        cosv = float(np.dot(m[i], m[j]) / (lengths[i] * lengths[j]))
+        cosv = float(dm.dot(m[i], m[j]) / (lengths[i] * lengths[j]))
         return math.degrees(math.acos(min(1.0, max(-1.0, cosv))))
 
     return (float(lengths[0]), float(lengths[1]), float(lengths[2]), angle(1, 2), angle(0, 2), angle(0, 1))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from peaknet_bench.crystal.cell import UnitCell, parameters_of_basis
+from peaknet_bench.util import detmath as dm
 
 
 @dataclass
@@ -26,11 +28,11 @@ class Crystal:
     def from_cell(cls, cell: UnitCell, rotation: np.ndarray) -> "Crystal":
         """The cell's standard-setting reciprocal basis rotated by `rotation` (3×3, proper)."""
         rotation = np.asarray(rotation, dtype=np.float64).reshape(3, 3)
-        return cls(astar=(rotation @ cell.reciprocal_basis().T).T, cell=cell)
+        return cls(astar=dm.matmul(rotation, cell.reciprocal_basis().T).T, cell=cell)
 
     def real_basis(self) -> np.ndarray:
         """Rows a, b, c in the lab frame (Å)."""
-        return np.linalg.inv(self.astar).T
+        return dm.inv3(self.astar).T
 
     def cell_parameters(self) -> tuple[float, float, float, float, float, float]:
         """(a, b, c, α, β, γ) of this crystal's actual basis (Å, degrees)."""
@@ -38,17 +40,17 @@ class Crystal:
 
     def fractional_hkl(self, q: np.ndarray) -> np.ndarray:
         """Fractional indices (n, 3) of scattering vectors q (n, 3)."""
-        return np.asarray(q, dtype=np.float64) @ self.real_basis().T
+        return dm.matmul(q, self.real_basis().T)
 
     def q_of(self, hkl: np.ndarray) -> np.ndarray:
         """Scattering vectors (n, 3) of Miller indices (n, 3)."""
-        return np.asarray(hkl, dtype=np.float64) @ self.astar
+        return dm.matmul(hkl, self.astar)
 
 
 def random_rotation(rng: np.random.Generator) -> np.ndarray:
     """A rotation matrix drawn uniformly from SO(3) (normalised Gaussian quaternion)."""
     q = rng.normal(size=4)
-    q /= np.linalg.norm(q)
+    q /= dm.norm(q)
     return quaternion_to_matrix(q)
 
 
@@ -67,12 +69,18 @@ def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
 def axis_angle_matrix(axis: np.ndarray, angle_rad: float) -> np.ndarray:
     """Rotation by `angle_rad` about `axis` (Rodrigues)."""
     u = np.asarray(axis, dtype=np.float64)
-    u = u / np.linalg.norm(u)
+    u = u / dm.norm(u)
     k = np.array([[0, -u[2], u[1]], [u[2], 0, -u[0]], [-u[1], u[0], 0]])
-    return np.eye(3) + np.sin(angle_rad) * k + (1 - np.cos(angle_rad)) * (k @ k)
+    return np.eye(3) + math.sin(angle_rad) * k + (1 - math.cos(angle_rad)) * dm.matmul(k, k)
 
 
 def rotation_angle_deg(rotation: np.ndarray) -> float:
-    """Angle (degrees) of a rotation matrix."""
-    c = (np.trace(rotation) - 1.0) / 2.0
-    return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+    """Angle (degrees) of a rotation matrix, from atan2(2 sin θ, 2 cos θ).
+
+    arccos((tr R − 1)/2) loses half the digits near 0° (a rounding error ε in the trace
+    becomes √ε in the angle, ~1e-6° for an exact match); the antisymmetric part carries
+    sin θ to full relative precision.
+    """
+    r = np.asarray(rotation, dtype=np.float64)
+    two_sin = math.sqrt((r[2, 1] - r[1, 2]) ** 2 + (r[0, 2] - r[2, 0]) ** 2 + (r[1, 0] - r[0, 1]) ** 2)
+    return math.degrees(math.atan2(two_sin, float(r[0, 0] + r[1, 1] + r[2, 2]) - 1.0))

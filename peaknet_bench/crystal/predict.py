@@ -16,6 +16,7 @@ import numpy as np
 
 from peaknet_bench.crystal.orientation import Crystal
 from peaknet_bench.frame import PeakList
+from peaknet_bench.util import detmath as dm
 
 DEFAULT_MIN_PARTIALITY = math.exp(-0.5 * 1.7**2)
 
@@ -77,8 +78,8 @@ def ewald_reflections(
     sigma_b_max = (qmax * qmax / (2.0 * k * k)) * config.bandwidth * k
     e_max = n_sigma * math.hypot(config.profile_radius, sigma_b_max) * 1.001 + 1e-12
     # Index ranges: |h| = |a · q| ≤ |a| qmax.
-    real = np.linalg.inv(astar).T
-    limits = np.floor(np.linalg.norm(real, axis=1) * qmax).astype(np.int64)
+    real = dm.inv3(astar).T
+    limits = np.floor(dm.norm(real) * qmax).astype(np.int64)
     # Enumerate the two shortest index ranges as a grid; solve for the third.
     order = np.argsort(limits)
     i0, i1, i2 = (int(x) for x in order)
@@ -90,9 +91,9 @@ def ewald_reflections(
     k0 = np.array([0.0, 0.0, k])
     p0 = g0[:, None] * astar[i0] + g1[:, None] * astar[i1] + k0  # (m, 3)
     w = astar[i2]
-    aa = float(w @ w)
-    bb = p0 @ w
-    cc = np.einsum("ij,ij->i", p0, p0)
+    aa = float(dm.dot(w, w))
+    bb = dm.dot(p0, w)
+    cc = dm.dot(p0, p0)
 
     def roots(radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         disc = bb * bb - aa * (cc - radius * radius)
@@ -119,17 +120,17 @@ def ewald_reflections(
     hkl[:, i0] = g0[rows]
     hkl[:, i1] = g1[rows]
     hkl[:, i2] = lvals
-    q = hkl @ astar
+    q = dm.matmul(hkl, astar)
     ray = q + k0
-    ray_len = np.linalg.norm(ray, axis=1)
+    ray_len = dm.norm(ray)
     excitation = k - ray_len
     with np.errstate(invalid="ignore", divide="ignore"):
         cos2theta = ray[:, 2] / ray_len
     sigma_b = (1.0 - cos2theta) * config.bandwidth * k
     var = config.profile_radius**2 + sigma_b**2
     with np.errstate(invalid="ignore", divide="ignore"):
-        partiality = np.where(var > 0, np.exp(-0.5 * excitation**2 / np.where(var > 0, var, 1.0)), (excitation == 0) * 1.0)
-    qlen = np.linalg.norm(q, axis=1)
+        partiality = np.where(var > 0, dm.exp(-0.5 * excitation**2 / np.where(var > 0, var, 1.0)), (excitation == 0) * 1.0)
+    qlen = dm.norm(q)
     good = (qlen <= qmax) & (partiality >= config.min_partiality) & np.any(hkl != 0, axis=1)
     if cell is not None:
         idx = np.nonzero(good)[0]
@@ -147,7 +148,7 @@ def detector_d_min(geometry, wavelength_a: float, clen_m: float | None = None) -
     ss = np.concatenate([lo_ss, lo_ss, hi_ss, hi_ss])
     panel = np.tile(np.arange(geometry.n_panels), 4)
     q = geometry.q_vectors(fs, ss, wavelength_a, panel, clen_m)
-    return float(1.0 / np.max(np.linalg.norm(q, axis=1)))
+    return float(1.0 / np.max(dm.norm(q)))
 
 
 def predict_reflections(

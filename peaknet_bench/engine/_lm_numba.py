@@ -11,9 +11,30 @@ import numpy as np
 from numba import njit, prange
 
 NP = 11
-# Reassociation/contraction let LLVM vectorise the pixel sums; NaN/inf semantics are kept
-# (no 'nnan'/'ninf') because the fitter tests for non-finite costs.
-_FM = {"reassoc", "contract", "arcp", "nsz"}
+# No fast-math: reassociation, FMA contraction and approximate reciprocals make the sums
+# depend on the host's SIMD width, and the fitted parameters (and so the labels) of a
+# dataset must be the same bits on every CPU (util/detmath.py).
+_FM = False
+
+
+@njit(cache=True, inline="always")
+def _dot(a, b, n):
+    """Σ a[k]·b[k] over k < n with eight interleaved partial sums in a fixed order: the same
+    bits on every CPU, and still vectorisable (across the eight sums) without fast-math."""
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    m = n - n % 8
+    for k in range(0, m, 8):
+        s0 += a[k] * b[k]
+        s1 += a[k + 1] * b[k + 1]
+        s2 += a[k + 2] * b[k + 2]
+        s3 += a[k + 3] * b[k + 3]
+        s4 += a[k + 4] * b[k + 4]
+        s5 += a[k + 5] * b[k + 5]
+        s6 += a[k + 6] * b[k + 6]
+        s7 += a[k + 7] * b[k + 7]
+    for k in range(m, n):
+        s0 += a[k] * b[k]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
 @njit(cache=True, fastmath=_FM)
@@ -57,7 +78,6 @@ def _residual_jacobian(p, d, w, off, r, J, ey, ex, ly, lx):
     A, eta = p[0], p[1]
     isy2, isx2 = 1.0 / (p[4] * p[4]), 1.0 / (p[5] * p[5])
     igy2, igx2 = 1.0 / (p[6] * p[6]), 1.0 / (p[7] * p[7])
-    cost = 0.0
     for a in range(s):
         Y = off[a] - p[2]
         for b in range(s):
@@ -82,8 +102,7 @@ def _residual_jacobian(p, d, w, off, r, J, ey, ex, ly, lx):
             J[10, k] = wk
             f = A * P + p[8] * off[a] + p[9] * off[b] + p[10]
             r[k] = wk * (f - d[k])
-            cost += r[k] * r[k]
-    return 0.5 * cost
+    return 0.5 * _dot(r, r, s * s)
 
 
 @njit(cache=True)
@@ -142,15 +161,9 @@ def lm_one(d, w, p, lo, hi, off, max_iter, ftol, xtol):
     for it in range(1, max_iter + 1):
         if need_normal:
             for i in range(NP):
-                t = 0.0
-                for k in range(npix):
-                    t += J[i, k] * r[k]
-                g[i] = t
+                g[i] = _dot(J[i], r, npix)
                 for j in range(i, NP):
-                    t = 0.0
-                    for k in range(npix):
-                        t += J[i, k] * J[j, k]
-                    JtJ[i, j] = t
+                    JtJ[i, j] = _dot(J[i], J[j], npix)
             dmax = 0.0
             for i in range(NP):
                 dmax = max(dmax, JtJ[i, i])
@@ -189,9 +202,7 @@ def lm_one(d, w, p, lo, hi, off, max_iter, ftol, xtol):
             si = step[i]
             for k in range(npix):
                 js[k] += J[i, k] * si
-        pred_lin = 0.0
-        for k in range(npix):
-            pred_lin += js[k] * js[k]
+        pred_lin = _dot(js, js, npix)
         gs = 0.0
         for i in range(NP):
             gs += g[i] * step[i]

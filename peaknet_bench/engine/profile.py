@@ -27,19 +27,21 @@ comparison between them compares optimisers, not start policies:
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from peaknet_bench.errors import InputError
+from peaknet_bench.util import detmath as dm
 
 PARAM_NAMES: tuple[str, ...] = (
     "amplitude", "eta", "cy", "cx", "sigma_y", "sigma_x", "gamma_y", "gamma_x", "a", "b", "c",
 )
 N_PARAMS = len(PARAM_NAMES)
 _IDX = {name: i for i, name in enumerate(PARAM_NAMES)}
-HWHM_PER_SIGMA = float(np.sqrt(2.0 * np.log(2.0)))  # Gaussian HWHM / σ
+HWHM_PER_SIGMA = math.sqrt(2.0 * math.log(2.0))  # Gaussian HWHM / σ
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,7 @@ def profile_components(params: np.ndarray, y: np.ndarray, x: np.ndarray) -> tupl
     p = np.asarray(params, np.float64)
     Y = y[None, :] - p[:, 2:3]
     X = x[None, :] - p[:, 3:4]
-    G = np.exp(-0.5 * (Y * Y / (p[:, 4:5] ** 2) + X * X / (p[:, 5:6] ** 2)))
+    G = dm.exp(-0.5 * (Y * Y / (p[:, 4:5] ** 2) + X * X / (p[:, 5:6] ** 2)))
     L = 1.0 / (1.0 + Y * Y / (p[:, 6:7] ** 2) + X * X / (p[:, 7:8] ** 2))
     return G, L, Y, X
 

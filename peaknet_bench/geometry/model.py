@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from peaknet_bench.errors import InputError
+from peaknet_bench.util import detmath as dm
 
 
 @dataclass
@@ -242,15 +243,15 @@ class Geometry:
         fs_m = a["fs"] / res[:, None]
         ss_m = a["ss"] / res[:, None]
         normal = np.cross(fs_m, ss_m)
-        num = np.einsum("pk,pk->p", origin, normal)  # (P,)
+        num = dm.dot(origin, normal)  # (P,)
         # Dual basis gives the in-plane coordinates (u along fs, v along ss) of a point r:
         # u = (r - origin)·dual_u; with r = t·d this is t·(d·dual_u) - origin·dual_u.
         dual_u = np.cross(ss_m, normal)
-        dual_u /= np.einsum("pk,pk->p", fs_m, dual_u)[:, None]
+        dual_u /= dm.dot(fs_m, dual_u)[:, None]
         dual_v = np.cross(normal, fs_m)
-        dual_v /= np.einsum("pk,pk->p", ss_m, dual_v)[:, None]
-        u0 = np.einsum("pk,pk->p", origin, dual_u)
-        v0 = np.einsum("pk,pk->p", origin, dual_v)
+        dual_v /= dm.dot(ss_m, dual_v)[:, None]
+        u0 = dm.dot(origin, dual_u)
+        v0 = dm.dot(origin, dual_v)
         n = d.shape[0]
         panel = np.full(n, -1, dtype=np.int32)
         fs = np.full(n, np.nan)
@@ -259,9 +260,9 @@ class Geometry:
         for start in range(0, n, chunk):
             dc = d[start : start + chunk]
             with np.errstate(divide="ignore", invalid="ignore"):
-                t = num[None, :] / (dc @ normal.T)  # (n, P) distance along each ray
-            u = t * (dc @ dual_u.T) - u0
-            v = t * (dc @ dual_v.T) - v0
+                t = num[None, :] / dm.matmul(dc, normal.T)  # (n, P) distance along each ray
+            u = t * dm.matmul(dc, dual_u.T) - u0
+            v = t * dm.matmul(dc, dual_v.T) - v0
             inside = (t > 0) & np.isfinite(t) & (u >= 0) & (u < a["width"]) & (v >= 0) & (v < a["height"])
             # Nearest panel along the ray wins where panels overlap in projection.
             best = np.argmin(np.where(inside, t, np.inf), axis=1)
@@ -322,7 +323,7 @@ class Geometry:
         for i, p in enumerate(self.panels):
             fs = np.array([p.min_fs - 0.5, p.max_fs + 0.5, p.min_fs - 0.5, p.max_fs + 0.5])
             ss = np.array([p.min_ss - 0.5, p.min_ss - 0.5, p.max_ss + 0.5, p.max_ss + 0.5])
-            qs.append(np.linalg.norm(self.q_vectors(fs, ss, wavelength_a, np.full(4, i), clen_m), axis=-1))
+            qs.append(dm.norm(self.q_vectors(fs, ss, wavelength_a, np.full(4, i), clen_m)))
         return float(1.0 / np.max(np.concatenate(qs)))
 
 
@@ -331,6 +332,6 @@ def lab_to_q(position_m: np.ndarray, wavelength_a: float) -> np.ndarray:
     direction matters)."""
     r = np.asarray(position_m, dtype=np.float64)
     k = 1.0 / wavelength_a
-    q = r / np.linalg.norm(r, axis=-1, keepdims=True) * k
+    q = r / dm.norm(r, keepdims=True) * k
     q[..., 2] -= k
     return q

@@ -1,4 +1,9 @@
-"""Numba kernels of the built-in indexer's two scans (fused loops, no (dirs × peaks) temporaries)."""
+"""Numba kernels of the built-in indexer's two scans (fused loops, no (dirs × peaks) temporaries).
+
+No fast-math: an FMA-contracted index can land on the other side of the tolerance, and the
+counts decide which lattice is kept; only integer counts are reduced, so the loops still
+vectorise.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True)
 def axis_scores(
     directions: np.ndarray, qx: np.ndarray, qy: np.ndarray, qz: np.ndarray, length: float, tol: float
 ) -> np.ndarray:
@@ -29,7 +34,7 @@ def axis_scores(
     return out
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True)
 def spin_scores(
     frac: np.ndarray, slack: np.ndarray, cos_phi: np.ndarray, sin_phi: np.ndarray, tol: float
 ) -> np.ndarray:

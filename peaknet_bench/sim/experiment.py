@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 
 from peaknet_bench.errors import InputError
+from peaknet_bench.util import detmath as dm
 
 EXPERIMENTS_DIR = Path(__file__).parent / "experiments"
 
@@ -66,7 +67,7 @@ class LogNormal:
         check.non_negative(self, "sigma_log")
 
     def sample(self, rng: np.random.Generator, size: int | None = None) -> Any:
-        return self.median * np.exp(self.sigma_log * rng.standard_normal(size))
+        return self.median * dm.exp(self.sigma_log * rng.standard_normal(size))
 
 
 @dataclass
@@ -301,12 +302,12 @@ class Experiment:
         # Lowest-angle pixel: the largest d the detector records.
         xy = geom.lab_pixels_xy()
         res = np.array([p.res for p in geom.panels])[np.maximum(geom.panel_map, 0)]
-        r_m = np.hypot(xy[..., 0], xy[..., 1]) / res
+        r_m = dm.hypot(xy[..., 0], xy[..., 1]) / res
         r_min = float(np.nanmin(r_m[geom.panel_map >= 0]))
         two_theta_min = math.atan2(r_min, self.detector.clen_m)
         d_max_seen = lam / (2.0 * math.sin(two_theta_min / 2.0)) if two_theta_min > 0 else math.inf
         # The largest lattice spacing is 1/|shortest reciprocal vector| (bounded by the axes' d-spacings).
-        d_largest = float(np.max(1.0 / np.linalg.norm(cell.reciprocal_basis(), axis=1)))
+        d_largest = float(np.max(1.0 / dm.norm(cell.reciprocal_basis())))
         d_limit = max(d_edge, self.crystal.d_min_a or 0.0)
         if d_limit >= d_largest or d_limit >= d_max_seen:
             raise InputError(

@@ -31,6 +31,7 @@ from peaknet_bench.frame import Frame, PeakList
 from peaknet_bench.sim.experiment import Experiment
 from peaknet_bench.sim.render import Spots, apply_noise, label_spots, render_spots
 from peaknet_bench.sim.structure import StructureFactors
+from peaknet_bench.util import detmath as dm
 
 _CLASS_GOOD, _CLASS_DEAD, _CLASS_HOT, _CLASS_BAD_ASIC = 0, 1, 2, 3
 _DETECTOR_STREAM = 0xDE7EC7  # spawn key of the run-level (detector) random stream
@@ -86,21 +87,21 @@ def _pixel_maps(geometry, wavelength_a: float, clen_m: float, polarisation: floa
     pos = geometry.pixel_positions_m(clen_m)  # (n_ss, n_fs, 3), NaN outside panels
     inside = geometry.panel_map >= 0
     pos = np.where(inside[..., None], pos, np.array([0.0, 0.0, 1.0]))
-    dist = np.linalg.norm(pos, axis=-1)
+    dist = dm.norm(pos)
     u = pos / dist[..., None]
     k = 1.0 / wavelength_a
     q = u * k
     q[..., 2] -= k
-    q_abs = np.linalg.norm(q, axis=-1)
-    sin2 = 1.0 - u[..., 2] ** 2  # sin² 2θ
-    phi = np.arctan2(u[..., 1], u[..., 0])
-    pol = polarisation * (1.0 - sin2 * np.cos(phi) ** 2) + (1.0 - polarisation) * (1.0 - sin2 * np.sin(phi) ** 2)
+    q_abs = dm.norm(q)
+    # Polarisation in the plane of ε (fraction `polarisation` along x): sin²2θ·cos²φ = u_x²
+    # and sin²2θ·sin²φ = u_y² for a unit ray u.
+    pol = polarisation * (1.0 - u[..., 0] ** 2) + (1.0 - polarisation) * (1.0 - u[..., 1] ** 2)
     # Solid angle ∝ pixel area × |n·u| / r², relative to a pixel of the first panel facing the beam at clen.
     a = geometry._arrays()
     normal = np.cross(a["fs"], a["ss"])
-    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    normal /= dm.norm(normal, keepdims=True)
     pm = np.maximum(geometry.panel_map, 0)
-    cos_inc = np.abs(np.einsum("ijk,ijk->ij", u, normal[pm]))
+    cos_inc = np.abs(dm.dot(u, normal[pm]))
     res = a["res"][pm]
     omega = (a["res"][0] / res) ** 2 * cos_inc * clen_m**2 / dist**2
     pol_solid = np.where(inside, pol * omega, 0.0)
@@ -114,20 +115,20 @@ def build_detector_model(exp: Experiment, seed: int) -> DetectorModel:
     q_abs, q, pol_solid, xy = _pixel_maps(geom, exp.wavelength_a, spec.clen_m, exp.beam.polarisation)
     inside = geom.panel_map >= 0
     # Background pattern (photons at unit scale).
-    pattern = bg.water_photons * np.exp(-0.5 * ((q_abs - 1.0 / bg.water_d_a) / bg.water_width) ** 2)
-    pattern += bg.diffuse_photons * np.exp(-0.5 * (q_abs / bg.diffuse_width) ** 2)
+    pattern = bg.water_photons * dm.exp(-0.5 * ((q_abs - 1.0 / bg.water_d_a) / bg.water_width) ** 2)
+    pattern += bg.diffuse_photons * dm.exp(-0.5 * (q_abs / bg.diffuse_width) ** 2)
     pattern += bg.air_photons * bg.air_q0**2 / (q_abs**2 + bg.air_q0**2)
     if bg.kapton_photons > 0:
         t = math.radians(bg.kapton_angle_deg)
         along = q[..., 0] * math.cos(t) + q[..., 1] * math.sin(t)
         across = -q[..., 0] * math.sin(t) + q[..., 1] * math.cos(t)
-        pattern += bg.kapton_photons * np.exp(-0.5 * (across / bg.kapton_width) ** 2 - np.abs(along) / bg.kapton_decay)
+        pattern += bg.kapton_photons * dm.exp(-0.5 * (across / bg.kapton_width) ** 2 - np.abs(along) / bg.kapton_decay)
     if bg.kapton_ring_photons > 0:
-        pattern += bg.kapton_ring_photons * np.exp(-0.5 * ((q_abs - 1.0 / 4.9) / 0.02) ** 2)
+        pattern += bg.kapton_ring_photons * dm.exp(-0.5 * ((q_abs - 1.0 / 4.9) / 0.02) ** 2)
     pattern *= pol_solid
     # Beamstop: a disc on the beam and its holder arm, in the lab xy plane.
     r_bs = spec.beamstop_radius_mm * 1e-3
-    shadow = np.hypot(xy[..., 0], xy[..., 1]) < r_bs
+    shadow = dm.hypot(xy[..., 0], xy[..., 1]) < r_bs
     if spec.beamstop_arm_width_mm > 0:
         t = math.radians(spec.beamstop_arm_angle_deg)
         along = xy[..., 0] * math.cos(t) + xy[..., 1] * math.sin(t)
@@ -221,7 +222,7 @@ class Simulator:
         refl = predict_reflections(crystal, det.geometry, lam, clen_m=exp.detector.clen_m, config=config)
         q = crystal.q_of(refl.hkl) if len(refl) else np.zeros((0, 3))
         ray = q + np.array([0.0, 0.0, 1.0 / lam])
-        cos2t = ray[:, 2] / np.linalg.norm(ray, axis=1)
+        cos2t = ray[:, 2] / dm.norm(ray)
         ss_i = np.clip(np.rint(refl.ss).astype(np.int64), 0, det.geometry.slab_shape[0] - 1)
         fs_i = np.clip(np.rint(refl.fs).astype(np.int64), 0, det.geometry.slab_shape[1] - 1)
         photons = info["scale"] * self.structure.intensity(refl.hkl) * refl.partiality * det.pol_solid[ss_i, fs_i]
@@ -230,7 +231,7 @@ class Simulator:
         dist_m = exp.detector.clen_m / np.maximum(cos2t, 1e-3)
         sigma_ang = math.hypot(info["profile_radius"] * lam, exp.beam.divergence_urad * 1e-6)
         res = det.panel_res[refl.panel]
-        sigma_px = np.hypot(dist_m * sigma_ang * res, exp.detector.psf_px)
+        sigma_px = dm.hypot(dist_m * sigma_ang * res, exp.detector.psf_px)
         pop = exp.crystals
         gamma_px = pop.gamma_ratio * sigma_px * math.sqrt(2.0 * math.log(2.0))
         refl.intensity = photons
@@ -261,8 +262,8 @@ class Simulator:
         det = self.detector
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, int(index)]))
         noise_key = int(rng.integers(0, 2**63))
-        pulse = float(np.exp(exp.beam.pulse_energy_jitter * rng.standard_normal()))
-        bg_scale = pulse * float(np.exp(exp.background.jitter_sigma_log * rng.standard_normal()))
+        pulse = math.exp(exp.beam.pulse_energy_jitter * float(rng.standard_normal()))
+        bg_scale = pulse * math.exp(exp.background.jitter_sigma_log * float(rng.standard_normal()))
         n_crystals = 0
         if rng.random() < exp.run.hit_fraction:
             n_crystals = 2 if rng.random() < exp.run.multi_lattice_fraction else 1

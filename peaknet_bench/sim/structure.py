@@ -23,6 +23,7 @@ import numpy as np
 
 from peaknet_bench.crystal import UnitCell
 from peaknet_bench.errors import InputError
+from peaknet_bench.util import detmath as dm
 
 _NORM_SHELL_A = (3.5, 4.5)
 
@@ -88,11 +89,11 @@ class StructureFactors:
         shape = f.shape
         # Undo the blur and apply Babinet bulk solvent + extra B on the whole grid at once.
         h, k, l = (np.fft.fftfreq(n, 1.0 / n) for n in shape)
-        g = cell.reciprocal_basis() @ cell.reciprocal_basis().T  # reciprocal metric tensor
+        g = dm.matmul(cell.reciprocal_basis(), cell.reciprocal_basis().T)  # reciprocal metric tensor
         h, k, l = h[:, None, None], k[None, :, None], l[None, None, :]
         s2 = g[0, 0] * h * h + g[1, 1] * k * k + g[2, 2] * l * l + 2 * (g[0, 1] * h * k + g[0, 2] * h * l + g[1, 2] * k * l)
-        factor = np.exp((dc.blur - b_factor) * s2 / 4.0) * (1.0 - k_sol * np.exp(-b_sol * s2 / 4.0))
-        table = (np.abs(f) ** 2 * factor**2).astype(np.float32)  # a lookup table: float32 halves its size
+        factor = dm.exp((dc.blur - b_factor) * s2 / 4.0) * (1.0 - k_sol * dm.exp(-b_sol * s2 / 4.0))
+        table = ((f.real * f.real + f.imag * f.imag) * factor**2).astype(np.float32)  # a lookup table: float32 halves its size
         table[s2 > 1.0 / d_min_a**2] = 0.0
         out = cls(cell=cell, mode="pdb", b_factor=b_factor, _table=table)
         out._normalise()
@@ -118,7 +119,7 @@ class StructureFactors:
             out[inside] = t[h[inside] % t.shape[0], k[inside] % t.shape[1], l[inside] % t.shape[2]]
             return out * self._scale
         s2 = _inv_d2(self.cell, hkl)
-        return self._wilson_random(hkl) * np.exp(-self.b_factor * s2 / 2.0) * self._scale
+        return self._wilson_random(hkl) * dm.exp(-self.b_factor * s2 / 2.0) * self._scale
 
     def _wilson_random(self, hkl: np.ndarray) -> np.ndarray:
         # Canonical representative of each reflection's equivalents: the lexicographic max.
@@ -128,13 +129,13 @@ class StructureFactors:
         canon = key.max(axis=1).astype(np.uint64)
         bits = _splitmix(canon ^ _splitmix(np.full(canon.shape, self.seed, dtype=np.uint64)))
         u = ((bits >> np.uint64(11)).astype(np.float64) + 0.5) / float(1 << 53)
-        return -np.log(u)
+        return -dm.log(u)
 
     def _normalise(self) -> None:
         """Scale so that the mean over allowed reflections in the 3.5–4.5 Å shell is 1."""
         d_lo, d_hi = _NORM_SHELL_A
         real = self.cell.real_basis()
-        lim = np.floor(np.linalg.norm(real, axis=1) / d_lo).astype(np.int64)
+        lim = np.floor(dm.norm(real) / d_lo).astype(np.int64)
         grids = np.meshgrid(*[np.arange(-n, n + 1) for n in lim], indexing="ij")
         hkl = np.stack([g.ravel() for g in grids], axis=1)
         d = 1.0 / np.sqrt(np.maximum(_inv_d2(self.cell, hkl), 1e-30))
@@ -149,5 +150,5 @@ class StructureFactors:
 
 def _inv_d2(cell: UnitCell, hkl: np.ndarray) -> np.ndarray:
     """1/d² of integer reflections, from the cell's reciprocal basis."""
-    q = np.asarray(hkl, dtype=np.float64) @ cell.reciprocal_basis()
-    return np.einsum("ij,ij->i", q, q)
+    q = dm.matmul(np.asarray(hkl, dtype=np.float64), cell.reciprocal_basis())
+    return dm.dot(q, q)
