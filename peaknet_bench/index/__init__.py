@@ -18,6 +18,7 @@ _EXPORTS = {
     "index_frames": "batch",
     "make_indexer": "batch",
     "peaks_to_q": "base",
+    "distinct_peaks": "base",
     "prediction_rms_px": "base",
     "ray_directions": "base",
 }

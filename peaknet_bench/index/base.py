@@ -64,6 +64,38 @@ class Indexer(Protocol):
         ...
 
 
+def distinct_peaks(peaks: PeakList, min_separation_px: float) -> np.ndarray:
+    """Indices of the peaks that remain when every peak closer than `min_separation_px` (in the
+    slab, where panels never overlap) to a brighter kept one is dropped (greedy non-maximum
+    suppression; positions must be finite).
+
+    An indexer must count evidence once: 30 copies of one position are one peak, not a
+    lattice; two Bragg peaks are never resolved closer than a pixel.
+    """
+    n = len(peaks)
+    if n < 2 or not min_separation_px > 0:
+        return np.arange(n)
+    from scipy.spatial import cKDTree
+
+    xy = np.column_stack([peaks.fs, peaks.ss])
+    rank = peaks.intensity if peaks.intensity is not None else np.zeros(n)
+    pairs = cKDTree(xy).query_pairs(min_separation_px, output_type="ndarray")
+    if pairs.size == 0:
+        return np.arange(n)
+    order = np.lexsort((np.arange(n), -np.nan_to_num(rank, nan=-np.inf)))  # best rank first, then input order
+    position = np.empty(n, np.int64)
+    position[order] = np.arange(n)
+    neighbours: dict[int, list[int]] = {}
+    for a, b in pairs:
+        neighbours.setdefault(int(a), []).append(int(b))
+        neighbours.setdefault(int(b), []).append(int(a))
+    dropped = np.zeros(n, bool)
+    for i in sorted(neighbours, key=lambda k: position[k]):
+        if not dropped[i]:
+            dropped[neighbours[i]] = True
+    return np.nonzero(~dropped)[0]
+
+
 def peaks_to_q(peaks: PeakList, geometry, photon_energy_ev: float, clen_m: float | None = None):
     """Scattering vectors of the peaks that lie on a panel.
 

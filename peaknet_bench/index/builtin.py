@@ -31,7 +31,7 @@ from peaknet_bench.crystal import Crystal, UnitCell, axis_angle_matrix, paramete
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import PeakList
 from peaknet_bench.index._kernels import axis_scores, spin_scores
-from peaknet_bench.index.base import IndexedCrystal, peaks_to_q, prediction_rms_px, ray_directions
+from peaknet_bench.index.base import IndexedCrystal, distinct_peaks, peaks_to_q, prediction_rms_px, ray_directions
 from peaknet_bench.index.validate import compare_lattices
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,8 @@ class BuiltinConfig:
     cell_prior: float = 0.02  # prior σ of each A* row, relative to its length (the target cell's reliability)
     max_length_change: float = 0.05  # refined cell lengths within 5 % of the target
     max_angle_change_deg: float = 3.0  # refined angles within 3° of the target
-    min_inliers: int = 8
+    min_inliers: int = 8  # distinct peaks a lattice must explain
+    min_peak_separation_px: float = 1.0  # closer peaks (slab pixels) are one piece of evidence
     min_fraction: float = 0.5  # all lattices together explain at least this fraction of the peaks
     min_lattice_fraction: float = 0.2  # each lattice explains at least this fraction
     max_lattices: int = 2
@@ -167,7 +168,9 @@ class BuiltinIndexer:
         if not (math.isfinite(photon_energy_ev) and photon_energy_ev > 0):
             raise InputError(None, "photon_energy_ev", f"expected a positive photon energy in eV, got {photon_energy_ev!r}")
         q, usable = peaks_to_q(peaks, geometry, photon_energy_ev, clen_m)
-        n_total = len(peaks)
+        distinct = distinct_peaks(peaks.subset(usable), cfg.min_peak_separation_px)
+        n_total = len(peaks) - (usable.size - distinct.size)  # copies of a peak are not peaks
+        q, usable = q[distinct], usable[distinct]
         if usable.size < max(3, cfg.min_inliers):
             return []
         ray = ray_directions(q, photon_energy_ev)

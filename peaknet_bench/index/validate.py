@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from peaknet_bench.crystal.orientation import rotation_angle_deg
+
 
 @dataclass
 class LatticeMatch:
@@ -51,5 +53,4 @@ def compare_lattices(found_real: np.ndarray, true_real: np.ndarray) -> LatticeMa
     setting = np.linalg.inv(mi) @ found_real
     # setting ≈ true_real @ Rᵀ (rows rotated by R): the rotation part of true⁻¹·setting.
     r = rotation_of(np.linalg.inv(true_real) @ setting)
-    angle = float(np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))))
-    return LatticeMatch(mi.astype(int), dev, det, angle)
+    return LatticeMatch(mi.astype(int), dev, det, rotation_angle_deg(r))
