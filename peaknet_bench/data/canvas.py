@@ -7,6 +7,10 @@ step: ±1 along fs, ±n_fs along ss for quarter-turned panels, single pixels for
 ones). Filling a canvas then reads each slab pixel it shows once and writes every canvas
 pixel once — no assembled intermediate, no separate zero fill, no gather index per pixel —
 which is what makes 1920 × 1920 items cheap enough for a data loader.
+
+Non-finite pixel values (NaN, ±Inf: a broken readout, a failed calibration) are bad
+pixels here, whatever the mask says: one such value would otherwise turn the z-score of
+the whole frame into NaN and erase every peak a model could find in it.
 """
 
 from __future__ import annotations
@@ -21,20 +25,21 @@ from peaknet_bench.geometry import Assembler
 
 @numba.njit(cache=True, nogil=True)
 def good_moments(image: np.ndarray, mask: np.ndarray) -> tuple[int, float, float]:
-    """Count, mean and standard deviation over good pixels in one pass (float64 sums of
-    values shifted by the first good value, which keeps the variance accurate)."""
+    """Count, mean and standard deviation over good pixels (masked good and finite) in one
+    pass (float64 sums of values shifted by the first good value, which keeps the variance
+    accurate)."""
     flat_i = image.reshape(-1)
     flat_m = mask.reshape(-1)
     shift = 0.0
     for k in range(flat_i.size):
-        if flat_m[k]:
+        if flat_m[k] and np.isfinite(flat_i[k]):
             shift = flat_i[k]
             break
     n = 0
     s1 = 0.0
     s2 = 0.0
     for k in range(flat_i.size):
-        if flat_m[k]:
+        if flat_m[k] and np.isfinite(flat_i[k]):
             d = flat_i[k] - shift
             n += 1
             s1 += d
@@ -44,6 +49,18 @@ def good_moments(image: np.ndarray, mask: np.ndarray) -> tuple[int, float, float
     mean = s1 / n
     var = max(s2 / n - mean * mean, 0.0)
     return n, mean + shift, np.sqrt(var)
+
+
+@numba.njit(cache=True, nogil=True)
+def count_nonfinite(image: np.ndarray, mask: np.ndarray) -> int:
+    """Pixels the mask calls good whose value is NaN or ±Inf (treated as bad; reported)."""
+    flat_i = image.reshape(-1)
+    flat_m = mask.reshape(-1)
+    n = 0
+    for k in range(flat_i.size):
+        if flat_m[k] and not np.isfinite(flat_i[k]):
+            n += 1
+    return n
 
 
 def zscore_scale(std: float) -> float:
@@ -95,7 +112,7 @@ def _runs(index: np.ndarray):
 @numba.njit(cache=True, nogil=True)
 def _fill(row_ptr, col, length, src, step, image, label, mask, mean, scale, out_image, out_label, out_mask):
     """Every canvas pixel written once: (image − mean)·scale, label and mask for good slab
-    pixels, 0 / 0 / False for bad pixels, gaps and padding. `label` may be empty (no labels)."""
+    pixels (masked good and finite), 0 / 0 / False for bad pixels, gaps and padding. `label` may be empty (no labels)."""
     fi, fm = image.reshape(-1), mask.reshape(-1)
     fl = label.reshape(-1)
     with_label = fl.size > 0
@@ -112,25 +129,24 @@ def _fill(row_ptr, col, length, src, step, image, label, mask, mean, scale, out_
                 src_i, src_m = fi[s0: s0 + n], fm[s0: s0 + n]
                 dst_i, dst_m = out_image[r, c0: c0 + n], out_mask[r, c0: c0 + n]
                 for k in range(n):
-                    good = src_m[k]
+                    good = src_m[k] and np.isfinite(src_i[k])
                     dst_i[k] = (src_i[k] - m32) * s32 if good else np.float32(0.0)
                     dst_m[k] = good
                 if with_label:
                     src_l, dst_l = fl[s0: s0 + n], out_label[r, c0: c0 + n]
                     for k in range(n):
-                        dst_l[k] = src_l[k] if src_m[k] else np.uint8(0)
+                        dst_l[k] = src_l[k] if dst_m[k] else np.uint8(0)
             else:
                 dst_i, dst_m = out_image[r, c0: c0 + n], out_mask[r, c0: c0 + n]
                 for k in range(n):
                     j = s0 + k * st
-                    good = fm[j]
+                    good = fm[j] and np.isfinite(fi[j])
                     dst_i[k] = (fi[j] - m32) * s32 if good else np.float32(0.0)
                     dst_m[k] = good
                 if with_label:
                     dst_l = out_label[r, c0: c0 + n]
                     for k in range(n):
-                        j = s0 + k * st
-                        dst_l[k] = fl[j] if fm[j] else np.uint8(0)
+                        dst_l[k] = fl[s0 + k * st] if dst_m[k] else np.uint8(0)
             c = c0 + n
         out_image[r, c:] = 0.0
         out_label[r, c:] = 0

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from peaknet_bench.data.canvas import count_nonfinite
 from peaknet_bench.evaluate.metrics import (
     CELL_NAMES,
     FrameOutcome,
@@ -84,6 +85,7 @@ class FoundFrame:
     n_matched: int | None = None
     real_bases: list[np.ndarray] | None = None
     seg_counts: np.ndarray | None = None  # tp, fp, tn, fn over good pixels
+    nonfinite: int = 0  # pixels the mask called good that held NaN/±Inf (every finder treats them as bad)
 
 
 class FindWorker:
@@ -112,6 +114,8 @@ class FindWorker:
             index = int(frame.meta.get("index", pos))
             found = FoundFrame(pos, index, frame.event, peaks, t2 - t1, t1 - t0, float(frame.photon_energy_ev),
                                float(frame.clen_m))
+            found.nonfinite = count_nonfinite(np.ascontiguousarray(frame.data, np.float32),
+                                              np.ascontiguousarray(frame.mask, np.bool_))
             truth = self.source.truth(frame)
             if truth is not None:
                 found.blank = truth.blank
@@ -127,7 +131,7 @@ class FindWorker:
 def _segmentation_counts(finder, frame, seg_slab: np.ndarray, label_slab: np.ndarray) -> np.ndarray:
     """tp, fp, tn, fn of a slab segmentation against the slab truth label, over good pixels;
     torchmetrics' `binary_stat_scores` when installed, the same counts in numpy otherwise."""
-    good = np.asarray(frame.mask, bool) & (frame.geometry.panel_map >= 0)
+    good = np.asarray(frame.mask, bool) & (frame.geometry.panel_map >= 0) & np.isfinite(frame.data)
     pred, target = np.asarray(seg_slab, bool)[good], np.asarray(label_slab, bool)[good]
     try:
         import torch
@@ -207,6 +211,17 @@ def _outcome(f: FoundFrame, lattices, config: EvalConfig) -> FrameOutcome:
         o.blank, o.n_foundable, o.n_matched = f.blank, f.n_foundable, f.n_matched
         o.correct_orientation, o.misorientation_deg = _orientation(lattices, f.real_bases or [], config)
     return o
+
+
+def data_quality(found: Sequence[FoundFrame]) -> dict[str, int] | None:
+    """Counts of NaN/±Inf pixels the masks called good (None when there were none), with a
+    warning on stderr: such pixels are treated as bad, but the user should know."""
+    bad = [f.nonfinite for f in found if f.nonfinite]
+    if not bad:
+        return None
+    print(f"[evaluate] warning: {len(bad)} frame(s) hold {sum(bad)} NaN/Inf pixel(s) not in the bad-pixel mask; "
+          "they were treated as bad pixels", file=sys.stderr, flush=True)
+    return {"nonfinite_pixels": int(sum(bad)), "frames_with_nonfinite": len(bad)}
 
 
 def confidence_intervals(outcomes: Sequence[FrameOutcome], level: float = 0.95, n_boot: int = 2000,
@@ -369,6 +384,7 @@ def evaluate(method: MethodSpec, source, config: EvalConfig = EvalConfig(), cell
         "cell": {k: {**v, "mean": None if not np.isfinite(v["mean"]) else v["mean"]} for k, v in cells.items()},
         "truth": truth_metrics(outcomes),
         "segmentation": segmentation_metrics([f.seg_counts for f in found if f.seg_counts is not None]),
+        "data_quality": data_quality(found),
     }
     n = len(found)
     results = Results(

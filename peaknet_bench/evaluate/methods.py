@@ -103,7 +103,9 @@ def cxi_peaks_method(path: str | os.PathLike, name: str | None = None) -> Method
 def model_method(checkpoint: str | os.PathLike, name: str | None = None, device: str = "cpu") -> MethodSpec:
     """A PeakNet checkpoint (.safetensors or a checkpoint directory); identified by its sha256."""
     from peaknet_bench.models.peaknet import weights_file
+    from peaknet_bench.util.device import check_device
 
+    check_device(device)  # here, before workers start: not as a traceback from inside one
     p = weights_file(checkpoint)
     return MethodSpec(name or Path(checkpoint).stem, "model",
                       {"checkpoint": str(p.resolve()), "sha256": sha256_file(p), "device": device})

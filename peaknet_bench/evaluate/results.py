@@ -90,6 +90,9 @@ class Metrics(_Model):
     cell: dict[str, CellStat]
     truth: dict[str, float | int] | None = None
     segmentation: dict[str, float | int] | None = None
+    # Present only when frames held NaN/±Inf pixels the mask called good (treated as bad):
+    # nonfinite_pixels, frames_with_nonfinite.
+    data_quality: dict[str, int] | None = None
 
 
 class Hardware(_Model):

@@ -57,6 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--compression", default="gzip", choices=["gzip", "lzf", "zstd", "none"],
                    help="HDF5 compression of the output (default: gzip)")
     r.add_argument("--prefix", default="peaks", help="output file name prefix (default: peaks)")
+    r.add_argument("--resume", action="store_true",
+                   help="finish an interrupted run in OUTDIR: frames whose events it already wrote are skipped, new "
+                        "files are numbered after its files (same input, model and prefix required)")
     r.add_argument("--hit-min-peaks", type=int, default=10, help="peaks for a frame to count as a hit (default: 10)")
     r.add_argument("--monitor-interval", type=float, default=2.0, help="seconds between metric lines (default: 2)")
     r.add_argument("--address", default=None, help="Ray cluster to join (ray://host:10001 or auto; default: local)")
@@ -94,8 +97,7 @@ def run_infer(args: argparse.Namespace) -> int:
 
     from peaknet_bench.infer.config import RunnerConfig, check_model_spec
     from peaknet_bench.infer.pipeline import Pipeline, PipelineConfig
-    from peaknet_bench.util.atomic import write_text_atomic
-    from peaknet_bench.util.output import emit, table, to_json
+    from peaknet_bench.util.output import emit, table
 
     device = args.device
     if device is None:
@@ -106,11 +108,12 @@ def run_infer(args: argparse.Namespace) -> int:
                           precision="bf16" if args.bf16 else "fp32", compile=args.compile,
                           backend="onnx" if args.onnx else "torch", threshold=args.threshold, seed=args.seed,
                           host_threads=args.host_threads)
+    runner.validate()  # a device this machine lacks is refused here, not by an actor waiting for a GPU
     config = PipelineConfig(n_sources=args.sources, n_workers=args.workers, n_writers=args.writers,
                             queue_size=args.queue_size, result_queue_size=args.queue_size,
                             cpus_per_worker=args.cpus_per_worker, frames_per_file=args.frames_per_file,
                             write_data=args.write_data, compression=None if args.compression == "none" else args.compression,
-                            prefix=args.prefix, hit_min_peaks=args.hit_min_peaks,
+                            prefix=args.prefix, hit_min_peaks=args.hit_min_peaks, resume=args.resume,
                             monitor_interval_s=args.monitor_interval)
     source = _source(args)
     check_model_spec(args.model)  # before Ray starts: a typo costs no cluster start-up
@@ -123,7 +126,6 @@ def run_infer(args: argparse.Namespace) -> int:
     finally:
         if started:
             ray.shutdown()
-    write_text_atomic(Path(args.outdir) / "summary.json", to_json(summary, indent=1) + "\n")
     emit(summary, _human(summary, table), args.json)
     return 130 if summary["interrupted"] else 0
 
@@ -145,4 +147,12 @@ def _human(s: dict[str, Any], table) -> str:
             f"(hit rate {s['hit_rate']:.1%}); workers replaced {s['workers_replaced']}, batches retried "
             f"{s['batches_retried']}{'; INTERRUPTED' if s['interrupted'] else ''}\n")
     files = f"\n{len(s['files'])} CXI file(s) in {s['outdir']}; metrics in {s['metrics']}"
+    if s["resumed"]["frames"]:
+        files += (f"\nresumed: {s['resumed']['frames']} frame(s) already in {len(s['resumed']['files'])} file(s) "
+                  "were skipped")
+    if s["nonfinite_pixels"]:
+        files += (f"\nWARNING: {s['frames_with_nonfinite']} frame(s) held {s['nonfinite_pixels']} NaN/Inf pixel(s) "
+                  "outside the bad-pixel mask; they were treated as bad pixels")
+    if s["interrupted"]:
+        files += "\nthe directory is marked INCOMPLETE: rerun the same command with --resume to finish it"
     return head + table(rows, ["stage", "frames", "frames/s", "capacity frames/s"]) + files

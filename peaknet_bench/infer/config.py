@@ -49,6 +49,9 @@ class RunnerConfig:
             raise InputError(None, "size", f"expected two positive integers, got {self.size}")
         if self.threshold is not None and not 0.0 < self.threshold < 1.0:
             raise InputError(None, "threshold", f"expected a probability in (0, 1), got {self.threshold}")
+        from peaknet_bench.util.device import check_device
+
+        check_device(self.device, "device")
 
 
 def check_model_spec(model: Any) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from peaknet_bench.data.canvas import CanvasPlan, beam_offsets, good_moments, zscore_scale
+from peaknet_bench.data.canvas import CanvasPlan, beam_offsets, count_nonfinite, good_moments, zscore_scale
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import Frame, PeakList
 from peaknet_bench.geometry import Assembler, Geometry
@@ -67,13 +67,16 @@ class Prepared:
 
     `images` (k, 1, H, W) float32 z-scored canvases; `good` (k, H, W) good-pixel masks on the
     canvas; `raw` (k, H, W) the raw assembled detector image on the canvas; `offset` the
-    canvas origin in assembled-image coordinates (the same for every frame of a geometry).
+    canvas origin in assembled-image coordinates (the same for every frame of a geometry);
+    `nonfinite` (k,) per frame, the pixels the mask called good that held NaN or ±Inf (they
+    are treated as bad pixels; callers report the count).
     """
 
     images: torch.Tensor
     good: np.ndarray
     raw: np.ndarray
     offset: tuple[int, int]
+    nonfinite: np.ndarray
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -140,16 +143,18 @@ class ModelRunner:
         good = np.empty((k, H, W), dtype=bool)
         raw = np.empty((k, H, W), dtype=np.float32)
         out = images.numpy()
+        nonfinite = np.zeros(k, np.int64)
 
         def one(i: int) -> None:
             slab = np.ascontiguousarray(data[i])
             slab_mask = np.ascontiguousarray(masks[i])
-            n, mean, std = good_moments(slab, slab_mask)
+            nonfinite[i] = count_nonfinite(slab, slab_mask)
+            n, mean, std = good_moments(slab, slab_mask)  # finite pixels only, as `fill` uses
             self.plan.fill(slab, slab_mask, out[i, 0], good[i], mean=mean, scale=zscore_scale(std))
             self.plan.fill(slab, self.panel_good, raw[i], np.empty((H, W), np.bool_))  # bad pixels kept
 
         self._map(one, range(k))
-        return Prepared(images=images, good=good, raw=raw, offset=self.offset)
+        return Prepared(images=images, good=good, raw=raw, offset=self.offset, nonfinite=nonfinite)
 
     def _map(self, fn, items) -> list:
         """fn over items, on `host_threads` threads (the numba kernels release the GIL)."""

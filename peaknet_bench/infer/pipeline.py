@@ -35,10 +35,15 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import PeakList
 from peaknet_bench.infer.config import RunnerConfig, check_model_spec
 from peaknet_bench.infer.sources import Chunk, FrameSource
+from peaknet_bench.util.atomic import write_text_atomic
+from peaknet_bench.util.outdir import INCOMPLETE_NAME, OutputClaim
+from peaknet_bench.util.output import to_json
 
 
 @dataclass
@@ -73,6 +78,7 @@ class PipelineConfig:
     max_retries: int = 3  # resubmissions of one chunk before the run fails
     monitor_interval_s: float = 2.0
     live: bool = True  # print monitor lines on stderr
+    resume: bool = False  # finish an interrupted run in the same directory: skip events already written
     fault: FaultInjection | None = None
 
     def validate(self) -> None:
@@ -88,9 +94,11 @@ class PipelineConfig:
 class SourceActor:
     """Reads its shard of chunks into the object store and queues their references."""
 
-    def __init__(self, source: FrameSource) -> None:
+    def __init__(self, source: FrameSource, skip: frozenset[str] = frozenset()) -> None:
         self.source = source
+        self.skip = skip  # events already written by the run being resumed
         self.frames = 0
+        self.skipped = 0
         self.busy_s = 0.0  # reading, not waiting on a full queue
         self.blocked_s = 0.0
         self._stop = threading.Event()
@@ -108,19 +116,27 @@ class SourceActor:
             hi = lo + chunk_frames if n is None else min(lo + chunk_frames, n)
             t0 = time.perf_counter()
             chunk = self.source.read(range(lo, hi))
+            if self.skip:
+                chunk = _drop_events(chunk, self.skip)
+                self.skipped += (hi - lo) - len(chunk["seq"])
+                if len(chunk["seq"]) == 0:
+                    self.busy_s += time.perf_counter() - t0
+                    c += n_shards
+                    continue
+            k = len(chunk["seq"])
             ref = ray.put(chunk)
             t1 = time.perf_counter()
             # The reference is wrapped in a list so the queue stores the reference, not the
             # frames; the timeout loop lets `stop` end a source blocked on a full queue.
             while not self._stop.is_set():
                 try:
-                    queue.put([ref, hi - lo], timeout=0.5)
+                    queue.put([ref, k], timeout=0.5)
                     break
                 except Full:
                     pass
             self.busy_s += t1 - t0
             self.blocked_s += time.perf_counter() - t1
-            self.frames += hi - lo
+            self.frames += k
             c += n_shards
         return self.frames
 
@@ -128,7 +144,24 @@ class SourceActor:
         self._stop.set()
 
     def stats(self) -> dict[str, float]:
-        return {"frames": self.frames, "busy_s": self.busy_s, "blocked_s": self.blocked_s}
+        return {"frames": self.frames, "skipped": self.skipped, "busy_s": self.busy_s, "blocked_s": self.blocked_s}
+
+
+def _drop_events(chunk: Chunk, skip: frozenset[str]) -> Chunk:
+    """The chunk without the frames whose event id is in `skip` (per-frame arrays and lists)."""
+    keep = [i for i, e in enumerate(chunk["event"]) if e not in skip]
+    n = len(chunk["event"])
+    if len(keep) == n:
+        return chunk
+    out = {}
+    for key, value in chunk.items():
+        if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == n:
+            out[key] = value[keep]
+        elif isinstance(value, list) and len(value) == n:
+            out[key] = [value[i] for i in keep]
+        else:
+            out[key] = value
+    return out
 
 
 class InferenceWorker:
@@ -169,7 +202,8 @@ class InferenceWorker:
         with self._count_lock:
             self.batches += 1
         return {"seq": chunk["seq"], "event": chunk["event"], "photon_energy_ev": chunk["photon_energy_ev"],
-                "clen_m": chunk["clen_m"], "peaks": peaks, "times": times, "pid": os.getpid()}
+                "clen_m": chunk["clen_m"], "peaks": peaks, "times": times, "pid": os.getpid(),
+                "nonfinite": prepared.nonfinite}
 
     def _maybe_die(self) -> None:
         f = self.fault
@@ -187,9 +221,11 @@ class WriterActor:
     """Aggregates results into CXI files of `frames_per_file` frames (sorted by sequence
     number), each written atomically; drops sequence numbers already seen."""
 
-    def __init__(self, outdir: str, index: int, config: PipelineConfig, slab_shape: tuple[int, int]) -> None:
+    def __init__(self, outdir: str, index: int, config: PipelineConfig, slab_shape: tuple[int, int],
+                 first_file: int = 0) -> None:
         self.outdir = Path(outdir)
         self.index = index
+        self.first_file = first_file  # a resumed run numbers its files after the interrupted run's
         self.cfg = config
         self.slab_shape = tuple(slab_shape)
         self.buffer: list[tuple[int, dict[str, Any]]] = []
@@ -243,7 +279,7 @@ class WriterActor:
 
         self.buffer.sort(key=lambda item: item[0])
         rows, self.buffer = self.buffer[:n], self.buffer[n:]
-        path = self.outdir / f"{self.cfg.prefix}-w{self.index:02d}-{len(self.files):05d}.cxi"
+        path = self.outdir / f"{self.cfg.prefix}-w{self.index:02d}-{self.first_file + len(self.files):05d}.cxi"
         with CXIWriter(path, slab_shape=self.slab_shape, max_peaks=self.cfg.max_peaks, write_data=self.cfg.write_data,
                        write_mask=self.cfg.write_data, compression=self.cfg.compression) as w:
             for _, r in rows:
@@ -347,6 +383,7 @@ class Pipeline:
         self.chunk_frames = int(self.cfg.chunk_frames or self.runner.batch_size)
         self._stop = threading.Event()
         self.progress: dict[str, int] = {"inferred": 0}
+        self.nonfinite = {"pixels": 0, "frames": 0}  # NaN/±Inf pixels the masks called good (treated as bad)
 
     def stop(self) -> None:
         """Ask a running pipeline (from another thread) to shut down as on Ctrl-C."""
@@ -368,18 +405,71 @@ class Pipeline:
         cls = ray.remote(InferenceWorker).options(**self._worker_options())
         return _WorkerSlot(cls.remote(self.model, self.geometry, runner, self.cfg.fault), index, generation)
 
+    def _identity(self) -> dict[str, Any]:
+        """What a resumed run must share with the interrupted one."""
+        model = self.model if isinstance(self.model, (str, os.PathLike)) else type(self.model).__name__
+        return {"source": self.source.name, "n_frames": self.source.n_frames(), "model": str(model),
+                "prefix": self.cfg.prefix, "write_data": self.cfg.write_data}
+
+    def _claim_output(self) -> tuple[OutputClaim, frozenset[str], list[str], int]:
+        """Claim the output directory (a second writer is refused) and find what an interrupted
+        run left there: (claim, events written, their files, first free file number)."""
+        cfg = self.cfg
+        claim = OutputClaim(self.outdir, f"peaknet-bench infer ({cfg.prefix})")
+        try:
+            existing = sorted(str(p) for p in self.outdir.glob(f"{cfg.prefix}-w*.cxi"))
+            identity = self._identity()
+            if existing and not cfg.resume:
+                raise InputError(str(self.outdir), None,
+                                 f"already holds {len(existing)} {cfg.prefix}-w*.cxi files from another run; pass "
+                                 "--resume to finish an interrupted run, or choose another output directory or prefix")
+            done: frozenset[str] = frozenset()
+            first_file = 0
+            if existing:
+                before = claim.incomplete()
+                if before is None:
+                    raise InputError(str(self.outdir), None, f"the run that wrote {cfg.prefix}-w*.cxi here finished; "
+                                                             "there is nothing to resume")
+                if before.get("identity", identity) != identity:
+                    raise InputError(str(self.outdir / INCOMPLETE_NAME), "identity",
+                                     f"the interrupted run here had {before.get('identity')}, this one has {identity}; "
+                                     "resume it with the same input, model and prefix")
+                events = read_events(existing)
+                if len(set(events)) != len(events):
+                    raise InputError(str(self.outdir), None, "event ids repeat in the files written so far; a run "
+                                                             "over a source without unique event ids cannot be resumed")
+                done = frozenset(events)
+                first_file = 1 + max(int(Path(p).stem.rsplit("-", 1)[1]) for p in existing)
+            claim.mark_incomplete({"identity": identity, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        except BaseException:
+            claim.release()
+            raise
+        return claim, done, existing, first_file
+
     def run(self) -> dict[str, Any]:
+        """Claim the output directory, run, write summary.json; the directory stays marked
+        INCOMPLETE unless the run finished (not interrupted, no error)."""
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(include_dashboard=False, configure_logging=False, log_to_driver=True)
+        self.geometry = self.source.geometry()
+        claim, done, existing, first_file = self._claim_output()
+        try:
+            summary = self._run(done, first_file)
+            summary["resumed"] = {"frames": len(done), "files": existing}
+            write_text_atomic(self.outdir / "summary.json", to_json(summary, indent=1) + "\n")
+            if not summary["interrupted"]:
+                claim.mark_complete()
+            return summary
+        finally:
+            claim.release()
+
+    def _run(self, done: frozenset[str], first_file: int) -> dict[str, Any]:
         import ray
         from ray.util.queue import Empty, Queue
 
         cfg = self.cfg
-        if not ray.is_initialized():
-            ray.init(include_dashboard=False, configure_logging=False, log_to_driver=True)
-        self.geometry = self.source.geometry()
-        if self.outdir.is_dir() and any(self.outdir.glob(f"{cfg.prefix}-w*.cxi")):
-            raise InputError(str(self.outdir), None, f"already holds {cfg.prefix}-w*.cxi files from another run; "
-                                                     "choose another output directory or prefix")
-        self.outdir.mkdir(parents=True, exist_ok=True)
         cap_items = max(1, cfg.queue_size // self.chunk_frames)
         frame_q = Queue(maxsize=cap_items)
         result_q = Queue(maxsize=max(1, cfg.result_queue_size // self.chunk_frames))
@@ -388,9 +478,10 @@ class Pipeline:
         # Model loading happens before the clock for throughput starts.
         described = ray.get([w.actor.ready.remote() for w in workers])[0]
         src_cls = ray.remote(SourceActor).options(num_cpus=0, max_concurrency=2)
-        sources = [src_cls.remote(self.source) for _ in range(cfg.n_sources)]
+        sources = [src_cls.remote(self.source, done) for _ in range(cfg.n_sources)]
         writer_cls = ray.remote(WriterActor).options(num_cpus=0, max_concurrency=2)
-        writers = [writer_cls.remote(str(self.outdir), k, cfg, tuple(self.geometry.slab_shape)) for k in range(cfg.n_writers)]
+        writers = [writer_cls.remote(str(self.outdir), k, cfg, tuple(self.geometry.slab_shape), first_file)
+                   for k in range(cfg.n_writers)]
         # Every actor is up (processes started, imports done) before the clock starts.
         ray.get([a.stats.remote() for a in (*sources, *writers)])
         monitor = Monitor(self.outdir / "metrics.jsonl", cfg.monitor_interval_s, cfg.live)
@@ -469,6 +560,8 @@ class Pipeline:
                             continue
                         n = len(result["seq"])
                         infer.frames += n
+                        self.nonfinite["pixels"] += int(result["nonfinite"].sum())
+                        self.nonfinite["frames"] += int(np.count_nonzero(result["nonfinite"]))
                         self.progress["inferred"] = infer.frames
                         t = result["times"]
                         slot.frames += n
@@ -570,6 +663,7 @@ class Pipeline:
             "worker_utilisation": [per_s(w.segment_s, t_infer_end - t0) for w in workers],
             "workers": len(workers), "workers_replaced": replaced, "batches_retried": retries,
             "duplicates_dropped": sum(w["duplicates"] for w in writer_stats),
+            "nonfinite_pixels": self.nonfinite["pixels"], "frames_with_nonfinite": self.nonfinite["frames"],
             "interrupted": interrupted, "files": [f["path"] for f in files], "file_details": files,
             "outdir": str(self.outdir), "metrics": str(self.outdir / "metrics.jsonl"), "monitor_samples": monitor.samples,
             "source": self.source.name, "model": described, "pipeline": {

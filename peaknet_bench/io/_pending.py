@@ -8,9 +8,10 @@ block, so they hold a `PendingFile`: `commit()` renames it over the target, `dis
 from __future__ import annotations
 
 import os
-import tempfile
 import weakref
 from pathlib import Path
+
+from peaknet_bench.util.atomic import make_temp
 
 
 class PendingFile:
@@ -18,10 +19,7 @@ class PendingFile:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
+        self.tmp = make_temp(self.path)  # also removes temporaries of killed writers of this path
         self._finalizer = weakref.finalize(self, self.tmp.unlink, missing_ok=True)
 
     def commit(self) -> None:

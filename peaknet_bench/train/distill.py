@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from peaknet_bench.errors import InputError
+from peaknet_bench.util.atomic import make_temp
 
 
 def file_sha256(path: str | Path) -> str:
@@ -49,8 +49,7 @@ def cache_teacher_logits(teacher: nn.Module, dataset: Dataset, path: str | Path,
     h, w = first.shape[-2:]
     teacher = teacher.to(device).eval()
     n_cls = int(teacher(first[None].to(device)).shape[1])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = make_temp(path, directory=True)  # also removes caches of killed runs
     try:
         root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
         arr = root.create_array("logits", shape=(n, n_cls, h, w), chunks=(1, n_cls, h, w), dtype="float16",

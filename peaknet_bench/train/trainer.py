@@ -306,6 +306,10 @@ class Trainer:
                  model: nn.Module | None = None) -> None:
         cfg.validate()
         self.cfg = cfg
+        if cfg.device != "auto":
+            from peaknet_bench.util.device import check_device
+
+            check_device(cfg.device, "device")
         want_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
         self.env = init_distributed("cuda" if want_cuda else "cpu")
         self.device = torch.device(f"cuda:{self.env.local_rank}" if want_cuda else "cpu")
