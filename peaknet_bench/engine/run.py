@@ -38,7 +38,9 @@ from peaknet_bench.engine.profile import PARAM_NAMES, FitConfig, FitResult, Wind
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import Frame, PeakList
 from peaknet_bench.util.atomic import atomic_path, write_text_atomic
+from peaknet_bench.util.outdir import OutputClaim
 from peaknet_bench.util.output import to_json
+from peaknet_bench.util.stamp import file_stamp
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -310,6 +312,31 @@ def _fingerprint(identity: dict[str, Any]) -> str:
     return hashlib.sha256(to_json(identity).encode()).hexdigest()
 
 
+def _input_files(identity: Any) -> list[str]:
+    """Every string in the identity that names an existing file (frames, peak lists, streams,
+    geometry, cell files): their content, not only their names, decides the output."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v)
+        elif isinstance(value, str) and value and len(value) < 4096 and os.path.isfile(value):
+            found.add(value)
+
+    walk(identity)
+    return sorted(found)
+
+
+def _input_stamps(identity: dict[str, Any], known: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Content stamps of the input files (size + mtime + sha256; the hash is recomputed only
+    for a file whose size or mtime changed since the stamp in `known`)."""
+    return {p: file_stamp(p, known.get(p)) for p in _input_files(identity)}
+
+
 @dataclass
 class RunReport:
     n_frames: int
@@ -330,24 +357,36 @@ class RunReport:
 
 
 def run_engine(job: EngineJob, out_dir: str | os.PathLike, options: RunOptions = RunOptions()) -> RunReport:
-    """Run (or resume) the engine over all frames of `job` into `out_dir`."""
+    """Run (or resume) the engine over all frames of `job` into `out_dir` (claimed for the
+    run: a second run into the same directory is refused while this one writes)."""
+    with OutputClaim(out_dir, "peaknet-bench engine run"):
+        return _run_engine(job, Path(out_dir), options)
+
+
+def _run_engine(job: EngineJob, out: Path, options: RunOptions) -> RunReport:
     from peaknet_bench.util.progress import bar
 
     t0 = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     identity = job.identity()
     n = len(job.frames)
-    fingerprint = _fingerprint({**identity, "batch_size": options.batch_size, "n_frames": n})
     manifest = _read_manifest(out)
+    stamps = _input_stamps(identity, (manifest or {}).get("inputs") or {})
+    content = {p: [s["size"], s["sha256"]] for p, s in stamps.items()}
+    fingerprint = _fingerprint({**identity, "batch_size": options.batch_size, "n_frames": n, "content": content})
     if manifest is None:
         manifest = {"format": "peaknet-bench engine output", "format_version": FORMAT_VERSION,
-                    "fingerprint": fingerprint, "identity": identity, "n_frames": n,
+                    "fingerprint": fingerprint, "identity": identity, "inputs": stamps, "n_frames": n,
                     "batch_size": options.batch_size, "batches": {}}
     elif manifest.get("fingerprint") != fingerprint:
+        before = manifest.get("inputs") or {}
+        changed = [p for p, s in stamps.items() if p in before and before[p].get("sha256") != s["sha256"]]
+        what = (f"input file(s) changed since that run: {', '.join(changed)}" if changed
+                else "it had other inputs, configuration or batch size")
         raise InputError(str(out / MANIFEST), "fingerprint",
-                         "the output directory holds a run with other inputs, configuration or batch size; "
+                         f"the output directory holds a run that cannot be resumed with these inputs ({what}); "
                          "use a new output directory")
+    else:
+        manifest["inputs"] = stamps  # same content; keep the new mtimes so the next check is cheap
     spans = {b: (s, min(s + options.batch_size, n)) for b, s in enumerate(range(0, n, options.batch_size))}
     done = manifest["batches"]
     # Adopt complete batch files written by tasks whose result the driver never recorded.
