@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--base-url", default=None, help="download from here instead of the manifest's URLs (https, http, file)")
     d.add_argument("--cache-dir", default=None, help="cache root (default $PEAKNET_BENCH_CACHE or ~/.cache/peaknet-bench)")
     d.add_argument("--retries", type=int, default=3, help="resume attempts per file within this run")
+    d.add_argument("--verify", action="store_true",
+                   help="hash every cached file again (by default only files whose size or mtime changed since "
+                        "their last check are hashed)")
     d.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     d.set_defaults(handler=_download)
 
@@ -124,7 +127,8 @@ def _download(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     name, version = parse_spec(args.spec)
-    path = fetch(name, version, base_url=args.base_url, cache_dir=args.cache_dir, retries=args.retries)
+    path = fetch(name, version, base_url=args.base_url, cache_dir=args.cache_dir, retries=args.retries,
+                 verify=args.verify)
     m = read_manifest(path)
     seconds = time.perf_counter() - t0
     summary = {"path": str(path), "name": m["name"], "version": m["version"], "files": m["n_files"],

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import os
 import socket
 import urllib.error
@@ -30,9 +31,10 @@ from peaknet_bench.data.manifest import (
 )
 from peaknet_bench.errors import InputError
 from peaknet_bench.util.atomic import write_text_atomic
+from peaknet_bench.util.stamp import file_stamp
 
 _BLOCK = 1 << 16
-_VERIFIED = ".verified"  # marker: sha256 of the manifest the cached copy was fully checked against
+_VERIFIED = ".verified"  # stamp: the manifest the cached copy was checked against + size/mtime/sha256 per file
 
 
 class DownloadError(InputError):
@@ -169,14 +171,54 @@ def _manifest_digest(manifest_path: Path) -> str:
     return hashlib.sha256(manifest_path.read_bytes()).hexdigest()
 
 
+def _read_stamp(marker: Path, digest: str) -> dict[str, Any]:
+    """Per-file stamps of the last verification against this manifest ({} if none or stale)."""
+    try:
+        data = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("manifest_sha256") != digest or not isinstance(data.get("files"), dict):
+        return {}
+    return data["files"]
+
+
+def _check_cached(dest: Path, files: list[dict[str, Any]], stamps: dict[str, Any], verify: bool,
+                  ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Manifest entries whose cached copy is missing or wrong, and fresh stamps of the good ones.
+
+    A file is re-hashed when its size or mtime differs from its stamp (any write changes
+    them), or for every file with `verify`; otherwise the stamped sha256 stands."""
+    todo, good = [], {}
+    for f in files:
+        p = dest / f["path"]
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            todo.append(f)
+            continue
+        if st.st_size != f["size"]:
+            todo.append(f)
+            continue
+        stamp = file_stamp(p, stamps.get(f["path"]), verify=verify)
+        if stamp["sha256"] != f["sha256"]:
+            todo.append(f)
+            continue
+        good[f["path"]] = stamp
+    return todo, good
+
+
 def fetch(name: str, version: str | None = None, *, base_url: str | None = None,
           cache_dir: str | os.PathLike | None = None, datasets_dir: str | os.PathLike | None = None,
-          progress: bool | None = None, retries: int = 3) -> Path:
+          progress: bool | None = None, retries: int = 3, verify: bool = False) -> Path:
     """Download dataset `name` (newest version by default) into the cache and return its path.
 
     Files already in the cache with the right size and sha256 are kept; a previous
     interrupted download resumes. `base_url` overrides the manifest's URLs (https, http,
     file). Raises DownloadError naming the file on a checksum mismatch.
+
+    A cached copy is checked on every call: a file whose size or mtime changed since its
+    last verification is hashed again (and fetched again if it no longer matches); `verify`
+    hashes every file, for a change that kept size and mtime.
     """
     from peaknet_bench.util.progress import bar
 
@@ -190,15 +232,10 @@ def fetch(name: str, version: str | None = None, *, base_url: str | None = None,
     dest = dest / manifest["name"] / manifest["version"]
     marker = dest / _VERIFIED
     digest = _manifest_digest(manifest_path)
-    if marker.is_file() and marker.read_text().strip() == digest and all(
-            (dest / f["path"]).is_file() and (dest / f["path"]).stat().st_size == f["size"] for f in manifest["files"]):
+    stamps = _read_stamp(marker, digest)
+    todo, good = _check_cached(dest, manifest["files"], stamps, verify)
+    if not todo and good == stamps:
         return dest
-    todo = []
-    for f in manifest["files"]:
-        p = dest / f["path"]
-        if p.is_file() and p.stat().st_size == f["size"] and sha256_file(p) == f["sha256"]:
-            continue
-        todo.append(f)
     urls = [base_url] if base_url else list(manifest.get("base_urls") or [])
     if todo and not urls:
         raise InputError(f"{manifest['name']}:{manifest['version']}", "base_urls",
@@ -213,6 +250,8 @@ def fetch(name: str, version: str | None = None, *, base_url: str | None = None,
             for i, base in enumerate(urls):
                 try:
                     download_file(_join(base, f["path"]), target, int(f["size"]), f["sha256"], pbar=pbar, retries=retries)
+                    st = target.stat()  # checked by download_file: stamp it without hashing again
+                    good[f["path"]] = {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns), "sha256": f["sha256"]}
                     break
                 except DownloadError as exc:
                     if i == len(urls) - 1:
@@ -224,6 +263,6 @@ def fetch(name: str, version: str | None = None, *, base_url: str | None = None,
     for doc in (CARD_NAME, CROISSANT_NAME):
         if (vdir / doc).is_file():
             write_text_atomic(dest / doc, (vdir / doc).read_text())
-    write_text_atomic(marker, digest + "\n")
+    write_text_atomic(marker, json.dumps({"manifest_sha256": digest, "files": good}) + "\n")
     return dest
 

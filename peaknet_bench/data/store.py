@@ -34,7 +34,6 @@ import json
 import os
 import threading
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ from peaknet_bench.data.canvas import good_moments
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import PeakList
 from peaknet_bench.geometry import Assembler, Geometry
+from peaknet_bench.util.atomic import make_temp
 
 STORE_FORMAT = "peaknet-bench-store"
 STORE_FORMAT_VERSION = 1
@@ -200,8 +200,7 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
     path = Path(path)
     if path.exists() and not overwrite:
         raise InputError(str(path), None, "already exists (pass overwrite / --force to replace it)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = make_temp(path, directory=True)  # also removes directories of killed builds of `path`
     umask = os.umask(0o022)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the dataset should read like any directory
@@ -209,7 +208,7 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
         yield tmp
         old = None
         if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            old = make_temp(path, directory=True, suffix=".old")
             os.replace(path, old / "x")
         os.replace(tmp, path)
         if old is not None:
@@ -598,7 +597,8 @@ class Store:
         path = base.joinpath(str(i), *("0" * (len(shape) - 1)))
         try:
             f = open(path, "rb", buffering=0)
-        except FileNotFoundError:  # never written: Zarr's fill value
+        except FileNotFoundError:
+            self._check_absent(detector, name, i, path)  # a chunk Zarr never wrote holds only the fill value
             out.fill(fill)
             return out
         import numcodecs.blosc as blosc
@@ -620,6 +620,41 @@ class Store:
         except (ValueError, RuntimeError, TypeError) as e:
             raise InputError(str(path), where, f"a Blosc-compressed {dtype} chunk of shape {shape[1:]} ({e})") from None
         return out
+
+    def _listed_chunks(self) -> frozenset[str] | None:
+        """Chunk files the dataset manifest beside the store lists (None without a manifest)."""
+        def load():
+            from peaknet_bench.data.manifest import MANIFEST_NAME
+
+            manifest = self.path.parent / MANIFEST_NAME
+            if not manifest.is_file():
+                return None
+            try:
+                files = json.loads(manifest.read_text())["files"]
+                return frozenset(f["path"] for f in files)
+            except (ValueError, KeyError, TypeError):
+                raise InputError(str(manifest), "files", "not a dataset manifest (JSON with a files list)") from None
+        return self._cached("listed_chunks", load)
+
+    def _check_absent(self, detector: str, name: str, i: int, path: Path) -> None:
+        """Zarr writes no chunk for a frame array equal to its fill value (an empty label, an
+        all-bad mask), so an absent chunk file is normal — unless it was deleted. It was when
+        the dataset manifest lists it, or when the frame's recorded statistics say the frame
+        is not all fill (good pixels, image moments): then reading on would silently hand
+        out zeros, so raise."""
+        listed = self._listed_chunks()
+        rel = path.relative_to(self.path.parent).as_posix()
+        damaged = listed is not None and rel in listed
+        if not damaged:
+            f = self.frames(detector)
+            if name == "mask" and "good_pixels" in f:
+                damaged = int(f["good_pixels"][i]) > 0
+            elif name == "image" and "image_std" in f and "good_pixels" in f and int(f["good_pixels"][i]) > 0:
+                damaged = float(f["image_std"][i]) != 0.0 or float(f["image_mean"][i]) != 0.0
+        if damaged:
+            raise InputError(str(path), f"{detector}/{name} frame {i}",
+                             "chunk file missing (the dataset is damaged: check it with `peaknet-bench dataset "
+                             "verify`, fetch or build it again)")
 
     def _scratch(self, size: int) -> memoryview:
         """A reusable read buffer per thread (chunks are read whole before decoding)."""
