@@ -44,12 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = verbs.add_parser("submit", help="validate a submission (recomputing its metrics) and add it to the board")
     _entry_options(s)
-    s.add_argument("--replace", action="store_true", help="replace an entry with the same predictions (default: refuse)")
+    s.add_argument("--replace", default=None, metavar="ENTRY_ID",
+                   help="replace this entry of the benchmark (predictions already on the board are refused otherwise, "
+                        "under any method name)")
     s.set_defaults(handler=run_submit, add=True)
 
     v = verbs.add_parser("validate", help="run every check of `submit` without adding the entry")
     _entry_options(v)
-    v.set_defaults(handler=run_submit, add=False, replace=False)
+    v.set_defaults(handler=run_submit, add=False, replace=None)
 
     r = verbs.add_parser("render", help="write LEADERBOARD.md and the self-contained index.html")
     _board_option(r)

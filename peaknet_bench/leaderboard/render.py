@@ -61,9 +61,30 @@ def _fmt(v: Any, pct: bool = False) -> str:
     return str(v)
 
 
-def _md(text: str) -> str:
-    """A table cell: pipes and line breaks would break the Markdown table."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+_MD_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;"}
+_MD_PUNCT = set("\\`*_[]|~")  # the marks of inline Markdown constructs (no link without brackets)
+
+
+def _md(text: Any) -> str:
+    """Submitter text as plain text in a Markdown table cell.
+
+    Markdown renderers (code-hosting sites included) pass inline HTML through and turn
+    brackets into links, so a name like ``<img onerror=…>`` or ``[x](javascript:…)`` would
+    become markup: HTML characters become entities, the marks of inline constructs
+    (emphasis, code, links, images, strike-through, escapes, cell pipes) are
+    backslash-escaped (CommonMark shows an escaped mark literally), and line breaks
+    (which would end the table row) become spaces."""
+    out = []
+    for ch in " ".join(str(text).splitlines()):
+        if ch in _MD_ENTITIES:
+            out.append(_MD_ENTITIES[ch])
+        elif ch in _MD_PUNCT:
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(" ")  # control characters
+    return "".join(out)
 
 
 def group_entries(entries: list[Entry]) -> dict[str, list[Entry]]:
@@ -104,7 +125,7 @@ def render_markdown(entries: list[Entry]) -> str:
             ci = f"{_fmt(r['indexing_yield'], True)} [{_fmt(r['yield_low'], True)}, {_fmt(r['yield_high'], True)}]"
             lines.append(f"| {rank} | {link} | {_md(r['authors'])} | {_fmt(r['hit_rate'], True)} | "
                          f"{_fmt(r['indexing_rate'], True)} | {ci} | {_fmt(r['peak_f1'], True)} | "
-                         f"{_fmt(r['frames_per_second'])} | {r['hardware']} ({r['device']}) | "
+                         f"{_fmt(r['frames_per_second'])} | {_md(r['hardware'])} ({_md(r['device'])}) | "
                          f"{_fmt(r['n_parameters'])} | {_fmt(r['verified'])} |")
         lines.append("")
     if not entries:

@@ -17,6 +17,8 @@ rejected submitter fixes everything in one round:
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 import shutil
@@ -29,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from peaknet_bench.errors import InputError
+from peaknet_bench.util.atomic import make_temp
 from peaknet_bench.leaderboard.benchmarks import (
     Benchmark,
     expected_events,
@@ -232,6 +235,90 @@ def compare_metrics(claimed, recomputed, config: ValidationConfig) -> list[str]:
     return out
 
 
+# ------------------------------------------------------------------ numbers
+MAX_FRAMES_PER_SECOND = 1e6  # per worker; far beyond any detector or GPU today: a larger claim is a typo or a forgery
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def number_problems(data: dict[str, Any]) -> list[str]:
+    """Every number the board stores and shows must be finite and in its range.
+
+    NaN or ±Inf would be stored as null (strict JSON) and break rendering of the whole
+    board later; a negative or absurd throughput would be drawn on its plots. So they are
+    refused here, at submission, each named by its field."""
+    out: list[str] = []
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{where}.{k}" if where else str(k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]")
+        elif isinstance(value, float) and not math.isfinite(value):
+            out.append(f"{where}: {value} is not a finite number")
+
+    walk(data, "")
+    results = data.get("results") if isinstance(data.get("results"), dict) else {}
+
+    def check(where: str, value: Any, lo: float, hi: float, lo_open: bool = False) -> None:
+        if not _number(value) or not math.isfinite(value):
+            return  # missing / wrong type: the schema reports it; non-finite: reported above
+        if value < lo or value > hi or (lo_open and value == lo):
+            bracket = "(" if lo_open else "["
+            out.append(f"{where}: {value} is out of range (expected a value in {bracket}{lo:g}, {hi:g}])")
+
+    metrics = results.get("metrics") if isinstance(results.get("metrics"), dict) else {}
+    for k in RATE_METRICS:
+        check(f"results.metrics.{k}", metrics.get(k), 0.0, 1.0)
+    for k in COUNT_METRICS:
+        check(f"results.metrics.{k}", metrics.get(k), 0, math.inf)
+    for name, ci in (metrics.get("ci") or {}).items() if isinstance(metrics.get("ci"), dict) else ():
+        if not isinstance(ci, dict):
+            continue
+        for k in ("estimate", "low", "high"):
+            check(f"results.metrics.ci.{name}.{k}", ci.get(k), 0.0, 1.0)
+        check(f"results.metrics.ci.{name}.level", ci.get("level"), 0.0, 1.0, lo_open=True)
+        lo, est, hi = ci.get("low"), ci.get("estimate"), ci.get("high")
+        if all(_number(v) and math.isfinite(v) for v in (lo, est, hi)) and not lo <= est <= hi:
+            out.append(f"results.metrics.ci.{name}: expected low <= estimate <= high, got {lo}, {est}, {hi}")
+    for k, v in (metrics.get("truth") or {}).items() if isinstance(metrics.get("truth"), dict) else ():
+        if k in TRUTH_RATE_METRICS:
+            check(f"results.metrics.truth.{k}", v, 0.0, 1.0)
+        elif k.startswith("n_"):
+            check(f"results.metrics.truth.{k}", v, 0, math.inf)
+    for axis, stat in (metrics.get("cell") or {}).items() if isinstance(metrics.get("cell"), dict) else ():
+        if isinstance(stat, dict):
+            if stat.get("mean") is not None:
+                check(f"results.metrics.cell.{axis}.mean", stat.get("mean"), 0.0, math.inf, lo_open=True)
+            check(f"results.metrics.cell.{axis}.sd", stat.get("sd"), 0.0, math.inf)
+            check(f"results.metrics.cell.{axis}.n", stat.get("n"), 0, math.inf)
+    tp = results.get("throughput") if isinstance(results.get("throughput"), dict) else {}
+    for k in ("n_frames", "find_seconds", "find_wall_seconds", "index_seconds", "source_seconds"):
+        check(f"results.throughput.{k}", tp.get(k), 0.0, math.inf)
+    for k in ("workers", "threads", "batch_size"):
+        check(f"results.throughput.{k}", tp.get(k), 1, math.inf)
+    fps = tp.get("frames_per_second")
+    if fps is not None:
+        check("results.throughput.frames_per_second", fps, 0.0, MAX_FRAMES_PER_SECOND, lo_open=True)
+    for k in ("ms_per_frame", "index_ms_per_hit"):
+        if tp.get(k) is not None:
+            check(f"results.throughput.{k}", tp.get(k), 0.0, math.inf, lo_open=True)
+    n, secs = tp.get("n_frames"), tp.get("find_seconds")
+    if all(_number(v) and math.isfinite(v) and v > 0 for v in (fps, n, secs)):
+        if not math.isclose(fps, n / secs, rel_tol=0.01):
+            out.append(f"results.throughput.frames_per_second: {fps} does not follow from n_frames / find_seconds "
+                       f"= {n} / {secs} = {n / secs:.6g}")
+    entry = data.get("entry") if isinstance(data.get("entry"), dict) else {}
+    model = entry.get("model") if isinstance(entry.get("model"), dict) else {}
+    if model.get("n_parameters") is not None:
+        check("entry.model.n_parameters", model.get("n_parameters"), 0, 1e13)
+    return out
+
+
 # ------------------------------------------------------------------ the validator
 def _part(model, value):
     """`value` validated as `model`, or None (its problems are already in the schema report)."""
@@ -254,9 +341,10 @@ def validate_submission(data: dict[str, Any], predictions: str | os.PathLike | N
     from peaknet_bench.leaderboard.schema import BenchmarkRef, PredictionsRef
 
     rep = ValidationReport()
-    rep.checks.append("schema")
+    rep.checks += ["schema", "numbers"]
     sub, problems = parse_submission(data)
     rep.problems += problems
+    rep.problems += number_problems(data)
     pred_path = Path(predictions) if predictions is not None else None
     if pred_path is None or not pred_path.is_file():
         rep.problems.append(f"predictions: file {str(pred_path)!r} not found (the predicted peak lists are required)")
@@ -367,10 +455,27 @@ def benchmark_dir(board: str | os.PathLike, key: str) -> Path:
     return Path(board) / "submissions" / key.replace("/", "-")
 
 
+def _stored_predictions(parent: Path) -> dict[str, str]:
+    """Entry id -> predictions sha256 of every entry of one benchmark."""
+    out = {}
+    for sub_file in sorted(parent.glob(f"*/{SUBMISSION_NAME}")):
+        if sub_file.parent.name.startswith("."):
+            continue
+        try:
+            out[sub_file.parent.name] = json.loads(sub_file.read_text())["entry"]["predictions"]["sha256"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise InputError(str(sub_file), "entry.predictions.sha256", "unreadable stored entry") from None
+    return out
+
+
 def add_entry(rep: ValidationReport, predictions: str | os.PathLike, board: str | os.PathLike,
-              replace: bool = False) -> Path:
+              replace: str | None = None) -> Path:
     """Write the entry folder (submission, predictions, the board's recomputed results)
-    atomically: it is assembled in a temporary folder and renamed into place."""
+    atomically: it is assembled in a temporary folder and renamed into place.
+
+    One predictions file is one entry of a benchmark: predictions whose sha256 an entry
+    already has are refused (under any method name) unless `replace` names that entry;
+    `replace` removes the named entry when the new one is in place."""
     from peaknet_bench.evaluate.results import write_results
 
     sub = rep.submission
@@ -378,20 +483,29 @@ def add_entry(rep: ValidationReport, predictions: str | os.PathLike, board: str 
     parent = benchmark_dir(board, sub.benchmark_key)
     parent.mkdir(parents=True, exist_ok=True)
     final = parent / entry_id(sub)
-    if final.exists() and not replace:
-        raise InputError(str(final), None, "an entry with these predictions exists already (use --replace)")
+    stored_sha = _stored_predictions(parent)
+    if replace is not None and replace not in stored_sha:
+        raise InputError(replace, "--replace", f"no such entry on {sub.benchmark_key}; entries: {sorted(stored_sha)}")
+    same = [eid for eid, sha in stored_sha.items() if sha == sub.entry.predictions.sha256 and eid != replace]
+    if same:
+        raise InputError(str(parent / same[0]), "entry.predictions.sha256",
+                         f"these predictions are already on the board as entry {same[0]!r}; one predictions file "
+                         f"is one entry (pass --replace {same[0]} to replace that entry)")
+    if final.exists() and final.name != replace:
+        raise InputError(str(final), None, f"an entry with this id exists already (pass --replace {final.name})")
     stored = sub.model_copy(deep=True)
     stored.entry.predictions.file = PREDICTIONS_NAME
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=parent))
+    tmp = make_temp(final, directory=True)  # also removes entries of killed submissions
     try:
         shutil.copyfile(predictions, tmp / PREDICTIONS_NAME)
         (tmp / SUBMISSION_NAME).write_text(stored.model_dump_json(indent=1) + "\n")
         if rep.recomputed is not None:
             write_results(rep.recomputed, tmp / RECOMPUTED_NAME)
         os.chmod(tmp, 0o755)
-        if final.exists():
-            old = parent / f".{final.name}.old"
-            os.replace(final, old)
+        replaced = parent / replace if replace is not None else None
+        if replaced is not None and replaced.exists():
+            old = make_temp(replaced, directory=True, suffix=".old")
+            os.replace(replaced, old / "x")
             os.replace(tmp, final)
             shutil.rmtree(old)
         else:
