@@ -302,3 +302,34 @@ def test_geom_write_and_show_from_frame_files(tmp_path: Path, capsys) -> None:
         assert main(["geom", "show", str(path), "--json"]) == 0
         shown = json.loads(capsys.readouterr().out)
         assert shown["n_panels"] == g.n_panels and shown["clen_m"] == pytest.approx(g.clen_m)
+
+
+def _recall(peaks, name: str, geometry) -> float:
+    """Fraction of DIALS' strong spots with a found peak within 2 px."""
+    from scipy.spatial import cKDTree
+
+    z = np.load(REAL / "dials" / f"{name}.npz")
+    names = _panel_names(z)
+    rows = list(csv.DictReader(open(REAL / "dials" / f"{name}.spots.csv")))
+    panels = [geometry.panels[geometry.panel_index(names[int(r["panel"])])] for r in rows]
+    ref = np.array([(float(r["fs"]) - 0.5 + p.min_fs, float(r["ss"]) - 0.5 + p.min_ss) for r, p in zip(rows, panels)])
+    d, _ = cKDTree(peaks.positions()).query(ref)
+    return float(np.mean(d <= 2.0))
+
+
+@pytest.mark.parametrize("path,name,settings,floor", [
+    (PILATUS, "thau_3_2_0001", ["--threshold", "10", "--min-snr", "5", "--min-pix-count", "2"], 0.97),
+    (CSPAD, "idx-20130301060858401", ["--threshold", "100", "--min-snr", "5", "--min-pix-count", "2"], 0.95),
+])
+def test_peaks_find_on_real_files_without_geom(tmp_path: Path, path, name, settings, floor) -> None:
+    """`peaks find FILE -o p.cxi` with no .geom; detector-appropriate peakfinder8 settings find
+    DIALS' strong spots (measured: Pilatus 97.9 %, CSPAD 95.5 %; the issue asks >= 90 / 70 %)."""
+    from peaknet_bench.cli import main
+    from peaknet_bench.io import CXIReader
+
+    out = tmp_path / "p.cxi"
+    assert main(["peaks", "find", str(path), "-o", str(out), *settings]) == 0
+    geometry = open_frames(path).geometry
+    with CXIReader(out) as r:
+        assert len(r) == 1
+        assert _recall(r.peaks(0), name, geometry) >= floor

@@ -17,6 +17,7 @@ class CXIFrameReader(FrameReader):
 
     name = "cxi"
     extensions = (".cxi", ".h5", ".hdf5")
+    resolves_beam = True  # CXIReader: per-frame photon energy from the file, clen as CrystFEL takes it
 
     @classmethod
     def sniff(cls, path: str, head: bytes) -> bool:

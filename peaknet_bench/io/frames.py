@@ -44,6 +44,8 @@ class FrameReader:
 
     name: ClassVar[str] = ""
     extensions: ClassVar[tuple[str, ...]] = ()
+    #: True when `read` already applies the geometry's beam/clen rules itself (CXI + .geom).
+    resolves_beam: ClassVar[bool] = False
 
     def __init__(self, path: str, geometry: Any | None = None) -> None:
         self.path = str(path)
@@ -101,9 +103,10 @@ class FrameReader:
         # otherwise the file's per-frame values, then its geometry's.
         energy = meta.pop("photon_energy_ev", None)
         clen = meta.pop("clen_m", None)
-        if energy is None or (self._override is not None and g.photon_energy_ev is not None):
+        decides = self._override is not None and not self.resolves_beam
+        if energy is None or (decides and g.photon_energy_ev is not None):
             energy = g.photon_energy_ev
-        if clen is None or (self._override is not None and g.clen_m is not None):
+        if clen is None or (decides and g.clen_m is not None):
             clen = g.clen_m
         if energy is None:
             raise InputError(self.path, f"frame {i}", "no photon energy in the file or the geometry")

