@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 
+MAX_PART_CHARS = 2000  # a 50 MB value quoted in a message must not flood a terminal or a log
+
+
+def shorten(text: str, limit: int = MAX_PART_CHARS) -> str:
+    """`text`, or its head and tail with the number of characters left out between them."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    head, tail = text[: limit * 3 // 4], text[-(limit // 4):]
+    return f"{head} …[{len(text) - len(head) - len(tail)} characters not shown]… {tail}"
+
+
 class InputError(ValueError):
-    """Bad input: names the file, the place in it (line, dataset, field) and what was expected."""
+    """Bad input: names the file, the place in it (line, dataset, field) and what was expected.
+
+    Each part is shortened to `MAX_PART_CHARS` (head and tail kept): messages quote the
+    offending value, which may be megabytes long."""
 
     def __init__(self, source: str | None, where: str | None, message: str) -> None:
+        source = None if source is None else shorten(source)
+        where = None if where is None else shorten(where)
+        message = shorten(message, 4 * MAX_PART_CHARS)
         self.source = source
         self.where = where
         self.message = message

@@ -7,6 +7,7 @@ in `peaknet_bench.io` where files are read or written.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +20,14 @@ WAVELENGTH_EV_A = 12398.42  # λ[Å] = 12398.42 / E[eV]
 
 
 def wavelength_a(photon_energy_ev: float) -> float:
-    """Photon wavelength in Å from the photon energy in eV."""
-    return WAVELENGTH_EV_A / float(photon_energy_ev)
+    """Photon wavelength in Å from the photon energy in eV (InputError unless positive and finite:
+    callers that know the file or frame check first and name it)."""
+    e = float(photon_energy_ev)
+    if not (math.isfinite(e) and e > 0):
+        from peaknet_bench.errors import InputError
+
+        raise InputError(None, "photon_energy_ev", f"expected a positive photon energy in eV, got {photon_energy_ev!r}")
+    return WAVELENGTH_EV_A / e
 
 
 @dataclass

@@ -102,7 +102,13 @@ def summarize(geometry, photon_energy_ev: float | None = None, clen_m: float | N
     from peaknet_bench.frame import wavelength_a
     from peaknet_bench.geometry import Assembler
 
+    from peaknet_bench.geometry.model import check_photon_energy
+
     g = geometry
+    if photon_energy_ev is not None:
+        check_photon_energy(photon_energy_ev, None, "--photon-energy")
+    if clen_m is not None:
+        g.panel_clen_m(clen_m)  # a camera length that puts a panel at or behind the sample is an error
     corners_mm = _panel_corners_m(g) * 1e3
     energy = photon_energy_ev if photon_energy_ev is not None else g.photon_energy_ev
     clen = clen_m if clen_m is not None else g.clen_m
@@ -235,8 +241,13 @@ def run_write(args: argparse.Namespace) -> int:
     from peaknet_bench.geometry import write_geom
     from peaknet_bench.util.output import emit
 
+    from peaknet_bench.geometry.model import check_camera_length, check_photon_energy
+
     g = load_any(args.geometry)
+    if args.photon_energy is not None:
+        check_photon_energy(args.photon_energy, None, "--photon-energy")
     if args.clen is not None:
+        check_camera_length(args.clen, None, "--clen")
         g = replace(g, clen_m=args.clen, clen_path=None,
                     panels=[replace(p, clen_m=None, clen_path=None) for p in g.panels])
     if args.photon_energy is not None:

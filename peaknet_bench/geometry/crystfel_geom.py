@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from peaknet_bench.errors import InputError
-from peaknet_bench.geometry.model import BadRegion, Geometry, Panel
+from peaknet_bench.geometry.model import MAX_SLAB_PIXELS, MAX_SLAB_SIDE, BadRegion, Geometry, Panel
 from peaknet_bench.util.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -245,6 +245,8 @@ class _Parser:
         for key, v in self.top.items():
             if key == "photon_energy":
                 geometry_kw["photon_energy_ev"], geometry_kw["photon_energy_path"] = self.number_or_path(v, key)
+                if geometry_kw["photon_energy_ev"] is not None and not geometry_kw["photon_energy_ev"] > 0:
+                    raise self.error(v.line, f"photon_energy: expected a positive photon energy in eV, got {v.text!r}")
             elif key == "photon_energy_scale":
                 geometry_kw["photon_energy_scale"] = self.number(v, key)
             else:
@@ -285,8 +287,8 @@ class _Parser:
                                            "or a top-level default before the panel")
         rect = {k: self.integer(vals[k], f"{raw.name}/{k}") for k in _RECT_KEYS}
         for lo, hi in (("min_fs", "max_fs"), ("min_ss", "max_ss")):
-            if rect[lo] < 0 or rect[hi] < rect[lo]:
-                raise self.error(vals[hi].line, f"panel {raw.name!r}: expected 0 <= {lo} <= {hi}, "
+            if rect[lo] < 0 or rect[hi] < rect[lo] or rect[hi] >= MAX_SLAB_SIDE:
+                raise self.error(vals[hi].line, f"panel {raw.name!r}: expected 0 <= {lo} <= {hi} < {MAX_SLAB_SIDE}, "
                                                 f"got {rect[lo]}..{rect[hi]}")
         kw: dict = dict(rect)
         for key, attr in (("corner_x", "corner_x"), ("corner_y", "corner_y"), ("res", "res"), ("coffset", "coffset"),
@@ -334,12 +336,21 @@ class _Parser:
         return out, layer
 
     def _check_overlaps(self, panels: list[Panel]) -> None:
-        r = np.array([[p.min_fs, p.max_fs, p.min_ss, p.max_ss] for p in panels])
-        over = ((r[:, None, 0] <= r[None, :, 1]) & (r[None, :, 0] <= r[:, None, 1])
-                & (r[:, None, 2] <= r[None, :, 3]) & (r[None, :, 2] <= r[:, None, 3]))
-        np.fill_diagonal(over, False)
-        if over.any():
-            i, j = np.argwhere(over)[0]
+        """Panels must own disjoint rectangles of the data array. Checked by counting owners per
+        pixel (linear in pixels and panels; a pairwise test is quadratic in panels: 20 000
+        panels made it take a minute and a gigabyte)."""
+        n_ss = max(p.max_ss for p in panels) + 1
+        n_fs = max(p.max_fs for p in panels) + 1
+        if n_ss * n_fs > MAX_SLAB_PIXELS:
+            raise InputError(self.source, "panels", f"the panels span a {n_ss} x {n_fs} data array; expected at most "
+                                                    f"{MAX_SLAB_PIXELS} pixels (a mistyped min/max_fs or min/max_ss?)")
+        owners = np.zeros((n_ss, n_fs), np.uint8)
+        for p in panels:
+            block = owners[p.min_ss : p.max_ss + 1, p.min_fs : p.max_fs + 1]
+            np.minimum(block + 1, 2, out=block)
+        if owners.max(initial=0) > 1:
+            ss, fs = (int(v) for v in np.argwhere(owners > 1)[0])
+            i, j = [k for k, p in enumerate(panels) if p.min_ss <= ss <= p.max_ss and p.min_fs <= fs <= p.max_fs][:2]
             a, b = panels[i], panels[j]
             line = self.panels[b.name].line if b.name in self.panels else None
             raise self.error(line, f"panels {a.name!r} (fs {a.min_fs}..{a.max_fs}, ss {a.min_ss}..{a.max_ss}) and "

@@ -34,6 +34,7 @@ import numpy as np
 
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import Frame, PeakList
+from peaknet_bench.geometry.model import check_camera_length, check_photon_energy
 from peaknet_bench.io._pending import AtomicWriterMixin, PendingFile
 
 if TYPE_CHECKING:
@@ -510,7 +511,7 @@ class CXIReader:
     def photon_energy_ev(self, i: int) -> float:
         i = self._index(i)
         if self._energy is not None:
-            return float(self._energy[i])
+            return check_photon_energy(self._energy[i], self._src, f"{ENERGY_PATH} frame {i}")
         if self.geometry is not None and self.geometry.photon_energy_ev is not None:
             return float(self.geometry.photon_energy_ev)
         raise self._err(ENERGY_PATH, "missing, and no photon energy in the geometry")
@@ -528,10 +529,14 @@ class CXIReader:
                 if g.clen_path not in self._f:
                     raise self._err(g.clen_path, f"missing: the geometry ({g.source}) reads the camera length from it")
                 ds = self._f[g.clen_path]
-                value = ds[()] if ds.ndim == 0 else ds[i]
-                return float(value) * 1e-3
+                value = float(ds[()] if ds.ndim == 0 else ds[i]) * 1e-3
+                try:  # clen may be a stage position that the panels' coffset turns into a distance
+                    g.panel_clen_m(value)
+                except InputError as exc:
+                    raise self._err(f"{g.clen_path} frame {i}", f"{exc.message} (with the geometry's coffset)") from None
+                return value
         if self._clen_mm is not None:
-            return float(self._clen_mm[i]) * 1e-3
+            return check_camera_length(float(self._clen_mm[i]) * 1e-3, self._src, f"{CLEN_PATH} frame {i}")
         raise self._err(CLEN_PATH, "missing, and no camera length in the geometry")
 
     def event(self, i: int) -> str:
