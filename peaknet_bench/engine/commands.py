@@ -7,12 +7,19 @@ from pathlib import Path
 from typing import Any
 
 
+def add_frame_arguments(parser: argparse.ArgumentParser) -> None:
+    from peaknet_bench.io.frames import add_frame_arguments as add
+
+    add(parser)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("engine", help="data engine: PeakDiff, curation, pseudo-Voigt labels (Ray)")
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     r = verbs.add_parser("run", help="label a run: peaks + predictions -> PeakDiff -> curation -> fits -> label masks")
-    r.add_argument("--frames", required=True, help="CXI file with the frames (/entry_1/data_1/data)")
-    r.add_argument("--geom", required=True, help="detector geometry: CrystFEL .geom file or preset name")
+    r.add_argument("--frames", required=True, nargs="+",
+                   help="frame files, globs or list files (CXI with --geom; CBF, imgCIF, NeXus carry their geometry)")
+    add_frame_arguments(r)
     r.add_argument("--cell", default=None, help="target unit cell (.cell or .pdb) for the built-in indexer")
     r.add_argument("--stream", default=None, help="CrystFEL stream with predictions (instead of --cell)")
     r.add_argument("--peaks", default="pf8", help="found peaks: 'pf8' (run peakfinder8) or a CXI peak file (default: pf8)")
@@ -54,22 +61,21 @@ def _job(args: argparse.Namespace):
     from peaknet_bench.engine.profile import FitConfig
     from peaknet_bench.engine.run import EngineConfig, EngineJob
     from peaknet_bench.engine.sources import (
-        CXIFrames, CXIPeaks, IndexerPredictions, Peakfinder8Peaks, StreamPredictions,
+        CXIPeaks, FileFrames, IndexerPredictions, Peakfinder8Peaks, StreamPredictions,
     )
     from peaknet_bench.errors import InputError
+    from peaknet_bench.io.frames import open_frames
 
-    if not Path(args.frames).exists():
-        raise InputError(args.frames, "--frames", "file not found")
     # Absolute paths: Ray workers on other nodes (or in another directory) open the same files,
     # and a resumed run is recognised from any working directory.
-    args.frames = str(Path(args.frames).resolve())
-    if Path(args.geom).exists():
+    paths = [str(Path(p).resolve()) for p in open_frames(args.frames, reader=args.reader).paths]
+    if args.geom is not None and Path(args.geom).exists():
         args.geom = str(Path(args.geom).resolve())
     for name in ("peaks", "cell", "stream"):
         value = getattr(args, name)
         if value is not None and value != "pf8" and Path(value).exists():
             setattr(args, name, str(Path(value).resolve()))
-    frames = CXIFrames(args.frames, args.geom)
+    frames = FileFrames(paths, args.geom, args.reader)
     if args.peaks == "pf8":
         peaks = Peakfinder8Peaks(args.geom, {"threshold": args.pf8_threshold, "min_snr": args.pf8_min_snr})
     elif Path(args.peaks).exists():

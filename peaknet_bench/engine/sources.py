@@ -24,7 +24,10 @@ class _Lazy:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
 
-    def _geometry(self):
+    def _geometry(self, frame: Frame | None = None):
+        """The --geom geometry, or (without one) the frame's own."""
+        if getattr(self, "geom", None) is None:
+            return frame.geometry if frame is not None else None
         if getattr(self, "_geom", None) is None:
             from peaknet_bench.geometry import load_geometry
 
@@ -33,27 +36,29 @@ class _Lazy:
 
 
 @dataclass
-class CXIFrames(_Lazy):
-    """Frames of a CXI file (data + mask) with a geometry (preset name or .geom path)."""
+class FileFrames(_Lazy):
+    """Frames of detector files read through `open_frames` (CXI + .geom, CBF, imgCIF, NeXus);
+    `geom` (preset or .geom path) overrides the files' own geometry."""
 
-    path: str
-    geom: str
+    paths: list[str]
+    geom: str | None = None
+    reader: str | None = None
+
+    def _set(self):
+        if getattr(self, "_fs", None) is None:
+            from peaknet_bench.io.frames import FrameSet
+
+            self._fs = FrameSet(self.paths, self.geom, self.reader)
+        return self._fs
 
     def __len__(self) -> int:
-        return len(self._reader())
-
-    def _reader(self):
-        if getattr(self, "_rd", None) is None:
-            from peaknet_bench.io import CXIReader
-
-            self._rd = CXIReader(self.path, self._geometry())
-        return self._rd
+        return len(self._set())
 
     def frame(self, i: int) -> Frame:
-        return self._reader().frame(i)
+        return self._set().frame(i)
 
     def describe(self) -> dict[str, Any]:
-        return {"source": "cxi", "path": self.path, "geom": self.geom}
+        return {"source": "files", "paths": list(self.paths), "geom": self.geom, "reader": self.reader}
 
 
 @dataclass
@@ -61,13 +66,13 @@ class CXIPeaks(_Lazy):
     """Found peaks from a CXI peak list (any tool: Cheetah, psocake, a model's predictions)."""
 
     path: str
-    geom: str
+    geom: str | None = None
 
     def __call__(self, frame: Frame, i: int) -> PeakList:
         if getattr(self, "_rd", None) is None:
             from peaknet_bench.io import CXIReader
 
-            self._rd = CXIReader(self.path, self._geometry())
+            self._rd = CXIReader(self.path, self._geometry())  # no geometry: panels filled from the frame
         return self._rd.peaks(i)
 
     def describe(self) -> dict[str, Any]:
@@ -76,16 +81,17 @@ class CXIPeaks(_Lazy):
 
 @dataclass
 class Peakfinder8Peaks(_Lazy):
-    """Found peaks from peakfinder8 run on each frame."""
+    """Found peaks from peakfinder8 run on each frame (one radial layout per distinct geometry)."""
 
-    geom: str
+    geom: str | None = None
     params: dict[str, Any] = field(default_factory=dict)  # Peakfinder8Params fields
 
     def __call__(self, frame: Frame, i: int) -> PeakList:
         if getattr(self, "_pf", None) is None:
-            from peaknet_bench.peakfind import Peakfinder8, Peakfinder8Params
+            from peaknet_bench.peakfind import Peakfinder8Params
+            from peaknet_bench.peakfind.per_geometry import PerGeometryFinder
 
-            self._pf = Peakfinder8(Peakfinder8Params(**self.params), self._geometry())
+            self._pf = PerGeometryFinder(Peakfinder8Params(**self.params))
         return self._pf.find(frame)
 
     def describe(self) -> dict[str, Any]:
@@ -110,7 +116,7 @@ class IndexerPredictions(_Lazy):
     """Predicted reflections of every lattice the built-in indexer finds from the found peaks."""
 
     cell: str  # CrystFEL .cell (or .pdb CRYST1) file
-    geom: str
+    geom: str | None = None
     profile_radius: float | None = None  # Å⁻¹; None: the indexer's estimate per lattice
 
     def __call__(self, frame: Frame, i: int, found: PeakList) -> PeakList:
@@ -133,17 +139,16 @@ class StreamPredictions(_Lazy):
     """
 
     path: str
-    geom: str
+    geom: str | None = None
 
     def __call__(self, frame: Frame, i: int, found: PeakList) -> PeakList:
         if getattr(self, "_by_event", None) is None:
-            self._by_event = self._load()
+            self._by_event = self._load(self._geometry(frame))
         return self._by_event.get(frame.event, PeakList.empty())
 
-    def _load(self) -> dict[str, PeakList]:
+    def _load(self, geometry) -> dict[str, PeakList]:
         from peaknet_bench.io.stream import StreamReader
 
-        geometry = self._geometry()
         out: dict[str, PeakList] = {}
         with StreamReader(self.path, geometry) as reader:
             for chunk in reader:

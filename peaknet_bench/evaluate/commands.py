@@ -8,9 +8,12 @@ from pathlib import Path
 
 
 def _add_frames_options(p: argparse.ArgumentParser, default_seed: int) -> None:
-    g = p.add_argument_group("frames (a CXI run, a simulated experiment, or a dataset split)")
-    g.add_argument("--frames", metavar="RUN.cxi", help="CXI file with image data")
-    g.add_argument("--geom", metavar="DET.geom", help="CrystFEL geometry of --frames (default: RUN.geom beside it)")
+    g = p.add_argument_group("frames (detector files, a simulated experiment, or a dataset split)")
+    g.add_argument("--frames", metavar="FILE", nargs="+",
+                   help="frame files, globs or list files: CXI (+ .geom), miniCBF, imgCIF/CBF, NeXus/NXmx")
+    g.add_argument("--geom", metavar="DET.geom",
+                   help="geometry of --frames (default: RUN.geom beside a CXI run, else the files' own)")
+    g.add_argument("--reader", default=None, help="force a frame reader: minicbf, imgcif, nexus, cxi (default: by content)")
     g.add_argument("--cell", metavar="TARGET.cell",
                    help="target unit cell (default: RUN.cell beside --frames, or the experiment's cell)")
     g.add_argument("--truth", metavar="RUN.truth.h5", help="truth sidecar (default: RUN.truth.h5 beside --frames if present)")
@@ -28,7 +31,7 @@ def _add_frames_options(p: argparse.ArgumentParser, default_seed: int) -> None:
 
 def _frames(args: argparse.Namespace, default_n: int):
     from peaknet_bench.errors import InputError
-    from peaknet_bench.evaluate.frames import CXIFrames, DatasetFrames, SimulatedFrames
+    from peaknet_bench.evaluate.frames import DatasetFrames, FileFrames, SimulatedFrames
 
     if getattr(args, "dataset", None) is not None:
         if args.frames is not None:
@@ -36,10 +39,10 @@ def _frames(args: argparse.Namespace, default_n: int):
         return DatasetFrames(_dataset_dir(args.dataset), args.split, args.experiment, args.cell, args.start, args.n_frames)
     if (args.frames is None) == (args.experiment is None):
         raise InputError(None, "--frames/--experiment/--dataset",
-                         "give exactly one of --frames RUN.cxi, --experiment NAME or --dataset NAME")
+                         "give exactly one of --frames FILE..., --experiment NAME or --dataset NAME")
     if args.frames is not None:
-        geom = args.geom or str(Path(args.frames).with_suffix(".geom"))
-        return CXIFrames(args.frames, geom, args.cell, args.truth, args.start, args.n_frames)
+        return FileFrames(args.frames, args.geom, args.cell, args.truth, args.start, args.n_frames,
+                          getattr(args, "reader", None))
     return SimulatedFrames(args.experiment, args.seed, default_n if args.n_frames is None else args.n_frames, args.start)
 
 

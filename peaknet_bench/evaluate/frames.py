@@ -7,9 +7,10 @@ so the same source object can be shipped to Ray workers.
 * `SimulatedFrames` – frames `start .. start+n-1` of a simulator experiment and seed,
   generated on the fly with their truth attached; identified by the experiment's name, the
   sha256 of its full YAML, the seed and the frame range.
-* `CXIFrames` – a CXI file (+ CrystFEL `.geom`, target `.cell` and optional truth sidecar
-  written by `simulate`); identified by path and sha256 of the CXI file. A geometry whose
-  slab does not match the data shape is rejected up front (InputError).
+* `FileFrames` (alias `CXIFrames`) – detector files through `open_frames` (CXI + `.geom`,
+  miniCBF, imgCIF, NeXus; target `.cell` and, for simulated CXI runs, a truth sidecar);
+  identified by path and sha256 of the file(s). A geometry whose slab does not match the data
+  shape is rejected up front (InputError).
 """
 
 from __future__ import annotations
@@ -113,34 +114,43 @@ class SimulatedFrames(_FrameRange):
         }
 
 
-class CXIFrames(_FrameRange):
-    """Frames of a CXI file with a CrystFEL geometry; truth from a `.truth.h5` sidecar if present."""
+class FileFrames(_FrameRange):
+    """Frames of detector files read through `open_frames` (CXI + `.geom`; miniCBF, imgCIF and
+    NeXus with the geometry they carry, `geom` overriding it); truth from a `.truth.h5` sidecar
+    of a simulated CXI run if present. A geometry whose slab does not match the data is rejected
+    up front (InputError). Identified by path(s) and the sha256 of the file(s)."""
 
-    kind = "cxi"
+    kind = "cxi"  # the results schema's name for "frames from files"
 
-    def __init__(self, cxi: str | os.PathLike, geom: str | os.PathLike, cell: str | os.PathLike | None = None,
-                 truth: str | os.PathLike | None = None, start: int = 0, n_frames: int | None = None) -> None:
+    def __init__(self, files: str | os.PathLike | list, geom: str | os.PathLike | None = None,
+                 cell: str | os.PathLike | None = None, truth: str | os.PathLike | None = None, start: int = 0,
+                 n_frames: int | None = None, reader: str | None = None) -> None:
         from peaknet_bench.crystal import read_cell_file
-        from peaknet_bench.geometry import load_geometry
-        from peaknet_bench.io.cxi import CXIReader
+        from peaknet_bench.io.frames import open_frames
         from peaknet_bench.sim import truth_path_for
 
-        self.cxi = Path(cxi)
-        self.geom_path = str(geom)
-        self.geometry = load_geometry(str(geom))
+        spec = [str(f) for f in files] if isinstance(files, (list, tuple)) else str(files)
+        self.reader = reader
+        paths = open_frames(spec, reader=reader).paths
+        self.paths = [str(p) for p in paths]
+        self.cxi = Path(self.paths[0])  # the first file: names the run, and finds its sidecars
+        if geom is None and self.cxi.with_suffix(".geom").is_file():
+            geom = self.cxi.with_suffix(".geom")  # a simulated run's geometry beside it
+        self.geom_path = str(geom) if geom is not None else None
         cell_path = Path(cell) if cell is not None else self.cxi.with_suffix(".cell")
         if not cell_path.is_file():
             raise InputError(str(cell_path), None, "target unit cell file not found (give --cell)")
         self.cell_path = str(cell_path)
         self.cell = read_cell_file(cell_path)
-        with CXIReader(self.cxi, self.geometry) as reader:  # validates data shape against the geometry
-            if not reader.has_data:
-                raise InputError(str(self.cxi), reader.data_path, "missing: evaluation needs image data")
-            total = len(reader)
+        self._set = None
+        fs = self._frames()
+        self.geometry = fs.geometry
+        total = len(fs)
+        fs.frame(0)  # validates the data shape against the geometry
         self.start = int(start)
         self.n_frames = total - self.start if n_frames is None else int(n_frames)
         if self.start < 0 or self.n_frames < 0 or self.start + self.n_frames > total:
-            raise InputError(str(self.cxi), "frames", f"range {self.start}+{self.n_frames} outside the file's {total} frames")
+            raise InputError(str(self.cxi), "frames", f"range {self.start}+{self.n_frames} outside the files' {total} frames")
         truth_path = Path(truth) if truth is not None else truth_path_for(self.cxi)
         self.truth_path = str(truth_path) if truth_path.is_file() else None
         if truth is not None and self.truth_path is None:
@@ -152,24 +162,25 @@ class CXIFrames(_FrameRange):
                 if len(tf) != total or tuple(tf.slab_shape) != tuple(self.geometry.slab_shape):
                     raise InputError(self.truth_path, "frames", f"{len(tf)} frames of {tf.slab_shape}, expected "
                                      f"{total} of {self.geometry.slab_shape} to match {self.cxi}")
-        self._reader = None
         self._truth = None
         self._sha256: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_reader"] = state["_truth"] = None  # HDF5 handles do not travel; reopened lazily
+        state["_set"] = state["_truth"] = None  # file handles do not travel; reopened lazily
         return state
 
-    def _open(self):
-        if self._reader is None:
-            from peaknet_bench.io.cxi import CXIReader
+    def _frames(self):
+        if self._set is None:
+            from peaknet_bench.io.frames import FrameSet
 
-            self._reader = CXIReader(self.cxi, self.geometry)
-        return self._reader
+            self._set = FrameSet(self.paths, self.geom_path, self.reader)
+        return self._set
 
     def _load(self, index: int) -> Frame:
-        return self._open().frame(index)
+        frame = self._frames().frame(index)
+        frame.meta["index"] = index  # run-wide index (truth sidecar row)
+        return frame
 
     def truth(self, frame: Frame) -> TruthView | None:
         if self.truth_path is None:
@@ -185,16 +196,17 @@ class CXIFrames(_FrameRange):
         )
 
     def identity(self) -> dict[str, Any]:
-        from peaknet_bench.evaluate.methods import sha256_file
+        from peaknet_bench.evaluate.methods import sha256_file, sha256_text
 
         if self._sha256 is None:
-            self._sha256 = sha256_file(self.cxi)
+            hashes = [sha256_file(p) for p in self.paths]
+            self._sha256 = hashes[0] if len(hashes) == 1 else sha256_text("\n".join(hashes))
+        name = self.cxi.stem if len(self.paths) == 1 else f"{self.cxi.stem}+{len(self.paths) - 1}"
         out = {
-            "kind": self.kind, "name": self.cxi.stem, "path": str(self.cxi.resolve()), "sha256": self._sha256,
+            "kind": self.kind, "name": name, "path": str(self.cxi.resolve()), "sha256": self._sha256,
             "geometry": self.geom_path, "truth": self.truth_path, "start": self.start, "n_frames": self.n_frames,
         }
         if self.truth_path is not None:  # a simulated run: record what made it (tuning-overlap checks use it)
-            from peaknet_bench.evaluate.methods import sha256_text
             from peaknet_bench.sim import TruthFile
 
             with TruthFile(self.truth_path) as tf:
@@ -203,6 +215,9 @@ class CXIFrames(_FrameRange):
                     out["experiment_sha256"] = sha256_text(str(tf.attrs["experiment"]))
                     out["seed"] = int(tf.attrs["seed"])
         return out
+
+
+CXIFrames = FileFrames  # the name older code and notebooks use
 
 
 class DatasetFrames(_FrameRange):

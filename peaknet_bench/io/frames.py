@@ -381,7 +381,7 @@ class FrameSet:
                 emitted += 1
 
     def describe(self) -> dict[str, Any]:
-        return {"source": "files", "paths": self.paths[:20], "n_files": len(self.paths),
+        return {"source": "files", "paths": list(self.paths), "n_files": len(self.paths),
                 "geom": None if self.geom is None or not isinstance(self.geom, (str, os.PathLike)) else str(self.geom),
                 "reader": self.reader}
 

@@ -75,32 +75,6 @@ def resolve_params(args: argparse.Namespace) -> Any:
     return Peakfinder8Params.from_dict(base, source="command line")
 
 
-class PerGeometryFinder:
-    """peakfinder8 for frames whose geometries may differ file to file (each CBF carries its own
-    beam centre): one finder, and its cached radial layout, per distinct geometry."""
-
-    name = "pf8"
-
-    def __init__(self, params) -> None:
-        self.params = params
-        self._finders: list[tuple[Any, Any]] = []
-
-    def finder_for(self, geometry):
-        from peaknet_bench.peakfind import Peakfinder8
-
-        for g, finder in self._finders:
-            if g is geometry or g == geometry:
-                return finder
-        finder = Peakfinder8(self.params, geometry)
-        if not self._finders:
-            finder.warm_up()  # compile/load the kernels now, not inside the first frame's timing
-        self._finders.append((geometry, finder))
-        return finder
-
-    def find(self, frame):
-        return self.finder_for(frame.geometry).find(frame)
-
-
 def run_find(args: argparse.Namespace) -> int:
     import time
 
@@ -109,6 +83,7 @@ def run_find(args: argparse.Namespace) -> int:
     from peaknet_bench.errors import InputError
     from peaknet_bench.io import CXIWriter, open_frames
     from peaknet_bench.peakfind import run_finder
+    from peaknet_bench.peakfind.per_geometry import PerGeometryFinder
     from peaknet_bench.util.output import emit
     from peaknet_bench.util.progress import bar
 
