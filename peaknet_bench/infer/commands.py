@@ -21,9 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="checkpoint (.safetensors file or checkpoint directory), exported .onnx file, or a registry "
                         "model name / config file (untrained weights from --seed: for plumbing and speed tests)")
     src = p.add_argument_group("input (one of --frames, --store, --simulate)")
-    src.add_argument("--frames", nargs="+", default=None, metavar="CXI", help="CXI run file(s) with image data")
+    src.add_argument("--frames", nargs="+", default=None, metavar="FILE",
+                     help="frame files, globs or list files: CXI (+ .geom), miniCBF, imgCIF/CBF, NeXus/NXmx")
     src.add_argument("--geom", default=None,
-                     help="CrystFEL .geom file or detector preset for --frames (default: RUN.geom beside the first file)")
+                     help="CrystFEL .geom file or detector preset for --frames (default: RUN.geom beside the first "
+                          "file, else the geometry the files carry)")
+    src.add_argument("--reader", default=None, help="force a frame reader: minicbf, imgcif, nexus, cxi (default: by content)")
     src.add_argument("--store", default=None, help="dataset store directory (Zarr) to read a split from")
     src.add_argument("--split", default="test", help="store split for --store (default: test)")
     src.add_argument("--detector", default=None, help="store detector group (default: the only one)")
@@ -69,20 +72,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _source(args: argparse.Namespace):
     from peaknet_bench.errors import InputError
-    from peaknet_bench.infer.sources import CXISource, SimulatorSource, StoreSource
+    from peaknet_bench.infer.sources import FileSource, SimulatorSource, StoreSource
 
     chosen = [name for name in ("frames", "store", "simulate") if getattr(args, name)]
     if len(chosen) != 1:
         raise InputError(None, "input", f"give exactly one of --frames, --store, --simulate (got {chosen or 'none'})")
     if args.frames:
-        from peaknet_bench.geometry import load_geometry
-
         geom = args.geom
-        if geom is None:
-            geom = Path(args.frames[0]).with_suffix(".geom")
-            if not geom.is_file():
-                raise InputError(str(geom), None, "no --geom given and no geometry file beside the run")
-        return CXISource(args.frames, load_geometry(geom))
+        if geom is None and Path(args.frames[0]).with_suffix(".geom").is_file():
+            geom = str(Path(args.frames[0]).with_suffix(".geom"))
+        return FileSource(args.frames, geom, args.reader)
     if args.store:
         return StoreSource(args.store, args.split, args.detector)
     from peaknet_bench.sim import load_experiment

@@ -7,7 +7,8 @@ has sequence number `i`, which is the key the pipeline uses to prove that every 
 comes out exactly once.
 
 Sources:
-* `CXISource` — one or more CXI files and their geometry (the facility's recorded runs);
+* `FileSource` — detector files through `open_frames` (CXI + .geom, CBF, imgCIF, NeXus: the
+  facility's recorded runs);
 * `StoreSource` — a split of a dataset store (`peaknet_bench.data.Store`);
 * `SimulatorSource` — the live simulator, a stand-in for the facility's data system
   (optionally endless: `n_frames=None` runs until interrupted).
@@ -51,35 +52,28 @@ def make_chunk(seq: Sequence[int], events: list[str], data: list[np.ndarray], ma
     }
 
 
-class CXISource:
-    """Frames of one or more CXI files read with their geometry.
+class FileSource:
+    """Frames of detector files read through `open_frames` (CXI + `.geom`, miniCBF, imgCIF,
+    NeXus/NXmx; `geom` overrides the files' own geometry).
 
     Sequence numbers run over the files in order. Event ids are the files' own (``//i`` by
     default); with several files they are prefixed by the file name (``run2.cxi//17``) so
-    they stay unique in the output.
+    they stay unique in the output. The pipeline assembles every frame with the first file's
+    geometry (files of one run share it).
     """
 
-    def __init__(self, paths: Sequence[str | os.PathLike], geometry: Geometry) -> None:
-        from peaknet_bench.io.cxi import CXIReader
+    def __init__(self, paths: Sequence[str | os.PathLike] | str, geom: Geometry | str | os.PathLike | None = None,
+                 reader: str | None = None) -> None:
+        from peaknet_bench.io.frames import open_frames
 
         if not paths:
-            raise InputError(None, "--frames", "no CXI files given")
-        self.paths = [str(p) for p in paths]
-        self._geometry = geometry
-        self.name = Path(self.paths[0]).name if len(self.paths) == 1 else f"{len(self.paths)} CXI files"
-        counts = []
-        for p in self.paths:
-            with CXIReader(p, geometry) as r:
-                if not r.has_data:
-                    raise InputError(p, "/entry_1/data_1/data", "missing: the pipeline needs image data")
-                counts.append(len(r))
-        self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self._readers: dict[int, Any] = {}
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_readers"] = {}  # open HDF5 handles stay in the process that opened them
-        return state
+            raise InputError(None, "--frames", "no frame files given")
+        spec = [str(p) for p in paths] if not isinstance(paths, (str, os.PathLike)) else str(paths)
+        self._set = open_frames(spec, geom, reader=reader)
+        self.paths = list(self._set.paths)
+        self.name = Path(self.paths[0]).name if len(self.paths) == 1 else f"{len(self.paths)} files"
+        self._geometry = self._set.geometry
+        self._starts = np.concatenate([[0], np.cumsum(self._set.counts())]).astype(np.int64)
 
     def geometry(self) -> Geometry:
         return self._geometry
@@ -87,18 +81,11 @@ class CXISource:
     def n_frames(self) -> int:
         return int(self._starts[-1])
 
-    def _reader(self, k: int):
-        from peaknet_bench.io.cxi import CXIReader
-
-        if k not in self._readers:
-            self._readers[k] = CXIReader(self.paths[k], self._geometry)
-        return self._readers[k]
-
     def read(self, indices: Sequence[int]) -> Chunk:
-        frames = []
+        frames = []  # (pickling: the FrameSet drops its open files itself)
         for i in indices:
-            k = int(np.searchsorted(self._starts, i, side="right") - 1)
-            frame = self._reader(k).frame(int(i - self._starts[k]))
+            k, _ = self._set.locate(int(i))
+            frame = self._set.frame(int(i))
             if len(self.paths) > 1:
                 frame.event = f"{Path(self.paths[k]).name}{frame.event}"
             frames.append(frame)
@@ -106,9 +93,12 @@ class CXISource:
                           [f.photon_energy_ev for f in frames], [f.clen_m for f in frames])
 
     def close(self) -> None:
-        for r in self._readers.values():
-            r.close()
-        self._readers = {}
+        self._set.close()
+
+
+def CXISource(paths: Sequence[str | os.PathLike], geometry: Geometry) -> FileSource:  # noqa: N802
+    """The former CXI-only source: a `FileSource` with a given geometry."""
+    return FileSource(paths, geometry)
 
 
 class StoreSource:
