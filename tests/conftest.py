@@ -26,11 +26,15 @@ def ray_session():
     ray.shutdown()
 
 
+# The newest version of the built-in dataset (the one the leaderboard uses).
+BUILTIN_VERSION = "1.1"
+
+
 @pytest.fixture(scope="session")
 def builtin_dataset(tmp_path_factory):
-    """The built-in dataset, peaknet-sim 1.0, rebuilt from its recipe (simulator + data engine,
+    """The built-in dataset, peaknet-sim BUILTIN_VERSION, rebuilt from its recipe (simulator + engine,
     about a minute) into a private download cache, which `PEAKNET_BENCH_CACHE` points to for
-    the rest of the session, so `fetch("peaknet-sim", "1.0")` finds it. Yields the
+    the rest of the session, so `fetch("peaknet-sim", BUILTIN_VERSION)` finds it. Yields the
     BuildResult (whose `.reproduces` compares the build with the published manifest)."""
     import shutil
     from pathlib import Path
@@ -38,13 +42,13 @@ def builtin_dataset(tmp_path_factory):
     from peaknet_bench.data.build import build_dataset
     from peaknet_bench.data.download import fetch
 
-    version_dir = Path(__file__).resolve().parents[1] / "datasets" / "peaknet-sim" / "1.0"
+    version_dir = Path(__file__).resolve().parents[1] / "datasets" / "peaknet-sim" / BUILTIN_VERSION
     cache = tmp_path_factory.mktemp("cache")
-    result = build_dataset(version_dir, cache / "peaknet-sim" / "1.0", progress=False)
+    result = build_dataset(version_dir, cache / "peaknet-sim" / BUILTIN_VERSION, progress=False)
     patch = pytest.MonkeyPatch()
     patch.setenv("PEAKNET_BENCH_CACHE", str(cache))
     if result.reproduces:
-        fetch("peaknet-sim", "1.0", progress=False)  # checks the copy and marks it verified
+        fetch("peaknet-sim", BUILTIN_VERSION, progress=False)  # checks the copy and marks it verified
     yield result
     patch.undo()
     shutil.rmtree(cache, ignore_errors=True)  # 2 GB: do not keep it among pytest's old temp dirs

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import BUILTIN_VERSION
 
 from peaknet_bench.cli import main
 from peaknet_bench.data.manifest import (
@@ -143,10 +144,9 @@ def test_rebuild_is_checked_against_published_manifest(tiny, tmp_path):
     assert third.reproduces is False and third.report.bad_files() == [published["files"][0]["path"]]
 
 
-def test_shipped_manifest_matches_recipe():
-    vdir = REPO / "datasets" / "peaknet-sim" / "1.0"
-    if not (vdir / "manifest.json").exists():
-        pytest.skip("manifest not generated yet")
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_shipped_manifest_matches_recipe(version):
+    vdir = REPO / "datasets" / "peaknet-sim" / version
     m = read_manifest(vdir)
     r = load_recipe(vdir)
     assert m["name"] == r.name and m["version"] == r.version
@@ -155,6 +155,7 @@ def test_shipped_manifest_matches_recipe():
     assert set(m["splits"]["test_ood"]) == {"jungfrau4m-thermolysin"}
 
 
+@pytest.mark.determinism
 @pytest.mark.slow
 def test_builtin_dataset_rebuild_reproduces_its_manifest(builtin_dataset):
     """The shipped dataset version, rebuilt from its recipe, matches every published checksum
@@ -162,6 +163,6 @@ def test_builtin_dataset_rebuild_reproduces_its_manifest(builtin_dataset):
     from peaknet_bench.data import fetch
 
     assert builtin_dataset.reproduces, builtin_dataset.report.bad_files()[:10]
-    assert fetch("peaknet-sim", "1.0") == builtin_dataset.path
+    assert fetch("peaknet-sim", BUILTIN_VERSION) == builtin_dataset.path
     m = read_manifest(builtin_dataset.path)
     assert m["n_frames"] == 200 and set(m["splits"]["test_ood"]) == {"jungfrau4m-thermolysin"}

@@ -74,6 +74,7 @@ def test_index_by_split(tmp_path):
         store.index("nonsense")
 
 
+@pytest.mark.determinism
 def test_same_inputs_give_identical_bytes(tmp_path):
     a = _digest_tree(build_tiny(tmp_path / "a").path)
     b = _digest_tree(build_tiny(tmp_path / "b").path)

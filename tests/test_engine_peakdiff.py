@@ -48,6 +48,7 @@ def test_cardinality_first_then_distance():
     assert sorted(zip(ia.tolist(), ib.tolist())) == [(0, 1), (1, 0)]
 
 
+@pytest.mark.determinism
 def test_ties_are_one_to_one_and_deterministic():
     a = np.array([[0.0, 0.0]])
     b = np.array([[0.0, 1.0], [0.0, -1.0], [1.0, 0.0]])

@@ -59,6 +59,7 @@ def test_process_batch_end_to_end(source):
     assert s["n_frames"] == 3 and s["n_selected"] == 2 and s["n_fitted"] == s["n_accepted"] + s["n_rejected"]
 
 
+@pytest.mark.determinism
 def test_local_run_resumes_to_the_same_result(source, tmp_path):
     full = tmp_path / "full"
     rep = run_engine(_job(source), full, RunOptions(use_ray=False, batch_size=4))

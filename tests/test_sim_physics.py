@@ -142,6 +142,7 @@ def test_water_ring_radius(tmp_path, ring_d):
     assert 1.0 / peak_q == pytest.approx(ring_d, abs=0.08)
 
 
+@pytest.mark.determinism
 def test_frames_are_deterministic_and_independent_of_order(tmp_path):
     sim = make_sim(tmp_path, **{"background.water_photons": 1.0})
     later = [sim.frame(i) for i in range(3)][2]

@@ -129,6 +129,7 @@ def test_pixel_classes_and_gain():
     assert np.all(out[200:] % 8 == 0)
 
 
+@pytest.mark.determinism
 def test_noise_is_identical_on_any_number_of_threads():
     photons = np.random.default_rng(0).exponential(3.0, (300, 200)).astype(np.float32)
     args = (np.full(photons.shape, 3.0, np.float32), np.zeros(photons.shape, np.uint8), 1.5, 100.0, 1e9)

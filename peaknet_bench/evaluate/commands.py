@@ -20,7 +20,7 @@ def _add_frames_options(p: argparse.ArgumentParser, default_seed: int) -> None:
     g.add_argument("--experiment", metavar="NAME", help="simulated experiment name or YAML (see `simulate --list`); "
                    "with --dataset: which experiment of the split")
     g.add_argument("--dataset", metavar="DIR|NAME[:VER]",
-                   help="a built or downloaded dataset (directory, or name[:version] from the cache), e.g. peaknet-sim:1.0")
+                   help="a built or downloaded dataset (directory, or name[:version] from the cache), e.g. peaknet-sim:1.1")
     g.add_argument("--split", default="test",
                    help="dataset split with --dataset: train, validation, test or test_ood (default test)")
     g.add_argument("-n", "--n-frames", type=int, default=None,
