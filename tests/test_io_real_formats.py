@@ -333,3 +333,37 @@ def test_peaks_find_on_real_files_without_geom(tmp_path: Path, path, name, setti
     with CXIReader(out) as r:
         assert len(r) == 1
         assert _recall(r.peaks(0), name, geometry) >= floor
+
+
+THAUMATIN_CELL = """CrystFEL unit cell file version 1.0
+lattice_type = tetragonal
+centering = P
+unique_axis = c
+a = 58.6 A
+b = 58.6 A
+c = 151.5 A
+al = 90 deg
+be = 90 deg
+ga = 90 deg
+"""
+
+
+def test_evaluate_and_engine_on_real_files(tmp_path: Path, capsys) -> None:
+    """`evaluate` and `engine run` take the same frame flags on CBF files (no .geom)."""
+    from peaknet_bench.cli import main
+
+    cell = tmp_path / "thau.cell"
+    cell.write_text(THAUMATIN_CELL)
+    params = tmp_path / "pil.json"
+    params.write_text(json.dumps({"threshold": 10, "min_snr": 5, "min_pix_count": 2}))
+    hits = [str(REAL / "cbf" / f"thau_3_2_000{k}.cbf.bz2") for k in (1, 4)]
+    capsys.readouterr()
+    assert main(["evaluate", "--frames", *hits, "--cell", str(cell), "--params", str(params),
+                 "-o", str(tmp_path / "ev.json"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["n_frames"], summary["n_hits"], summary["n_indexed"]) == (2, 2, 2)
+    assert summary["dataset"] == "thau_3_2_0001.cbf+1"
+    assert main(["engine", "run", "--frames", hits[0], "--cell", str(cell), "--pf8-threshold", "10",
+                 "-o", str(tmp_path / "eng"), "--no-ray", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["n_frames"], report["n_selected"]) == (1, 1) and report["n_accepted"] > 200
