@@ -88,3 +88,24 @@ def test_index_command_crystfel_missing(inputs, tmp_path, capsys, monkeypatch):
     code = main(["index", str(tmp / "peaks.cxi"), "--geom", "epix10k2m", "--cell", str(tmp / "target.cell"),
                  "--indexer", "crystfel", "-o", str(tmp_path / "x.stream")])
     assert code == 1 and "indexamajig" in capsys.readouterr().err
+
+
+def test_index_command_does_not_index_copies_of_one_peak(inputs, tmp_path, capsys):
+    """30 copies of one position, and 30 positions within 0.1 px of each other, are one peak
+    each: never a crystal (issue: evidence must come from distinct peaks)."""
+    tmp, _ = inputs
+    rng = np.random.default_rng(2)
+    from peaknet_bench.frame import PeakList
+
+    def one_spot(fs, ss):
+        return PeakList(fs=np.asarray(fs, float), ss=np.asarray(ss, float), panel=np.full(30, -1),
+                        intensity=np.full(30, 500.0))
+
+    lists = [one_spot(np.full(30, 100.0), np.full(30, 60.0)),
+             one_spot(100.0 + rng.uniform(0, 0.07, 30), 60.0 + rng.uniform(0, 0.07, 30))]
+    write_peaks_cxi(tmp_path / "copies.cxi", lists, photon_energy_ev=ENERGY, clen_m=0.1)
+    code = main(["index", str(tmp_path / "copies.cxi"), "--geom", str(tmp / "det.geom"), "--cell",
+                 str(tmp / "target.cell"), "-o", str(tmp_path / "out.stream"), "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["frames"] == 2 and summary["indexed"] == 0
