@@ -21,40 +21,47 @@ _V2_BITS = np.array([0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 32], np
 PACKED_HEADER_BYTES = 32  # number of elements, min, max, reserved: four little-endian int64
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, inline="always")
+def _get_bits(buf, pos, n):  # pragma: no cover - compiled
+    """n <= 32 bits at bit position pos, least significant first (zeros past the end)."""
+    byte = pos >> 3
+    v = np.int64(0)
+    for k in range(5):  # shift (<= 7) + n (<= 32) fits in 5 bytes
+        if byte + k < buf.size:
+            v |= np.int64(buf[byte + k]) << (8 * k)
+    return (v >> (pos & 7)) & ((np.int64(1) << n) - 1)
+
+
+@njit(cache=True, nogil=True)
 def _decode_packed(buf, start, nelem, dimfast, dimmid, v2, avg, table):  # pragma: no cover - compiled
     """Decode into int32; returns (values, n_decoded, bytes_used). Stops early on truncation."""
     out = np.zeros(nelem, np.int32)
-    nbits_total = buf.size * 8
-    pos = start * 8  # bit position
+    nbits_total = np.int64(buf.size) * 8
+    pos = np.int64(start) * 8
     section = dimfast * dimmid
     head_bits = 7 if v2 else 6
-    count = 0
-    while count < nelem:
+    code_mask = 15 if v2 else 7
+    i = 0
+    while i < nelem:
         if pos + head_bits > nbits_total:
-            return out, count, pos // 8
-        code = 0
-        for b in range(head_bits):
-            p = pos + b
-            code |= ((buf[p >> 3] >> (p & 7)) & 1) << b
+            return out, i, pos // 8
+        code = _get_bits(buf, pos, head_bits)
         pos += head_bits
         n = 1 << (code & 7)
-        bits = table[(code >> 3) & (15 if v2 else 7)]
-        if n > nelem - count:
-            n = nelem - count
+        bits = table[(code >> 3) & code_mask]
+        if n > nelem - i:
+            n = nelem - i
         if bits > 0 and pos + n * bits > nbits_total:
-            return out, count, pos // 8
+            return out, i, pos // 8
         for _ in range(n):
             off = np.int64(0)
             if bits > 0:
-                for b in range(bits):
-                    p = pos + b
-                    off |= np.int64((buf[p >> 3] >> (p & 7)) & 1) << b
+                off = _get_bits(buf, pos, bits)
                 pos += bits
                 if off >> (bits - 1):  # sign-extend
                     off -= np.int64(1) << bits
-            i = count
-            # Predictor: the previous value, or (avg) the rounded mean of decoded neighbours.
+            # Predictor: previous value, or (avg) the rounded mean of the decoded neighbours:
+            # left and the three above, and the same four one section back (CBFlib's pattern).
             pred = np.int64(0)
             if i > 0:
                 if not avg:
@@ -62,46 +69,35 @@ def _decode_packed(buf, start, nelem, dimfast, dimmid, v2, avg, table):  # pragm
                 else:
                     f = i % dimfast
                     m = (i // dimfast) % dimmid
-                    sl = i // section
-                    total = np.int64(0)
-                    k = 0
+                    back = i >= section
                     if m == 0:
+                        pred = out[i - section] if f == 0 else out[i - 1]
+                    else:
+                        up = i - dimfast
                         if f == 0:
-                            total += out[i - section]
-                            k = 1
+                            total = np.int64(out[up + 1]) + out[up]
+                            k = 2
+                            if back:
+                                total += np.int64(out[up + 1 - section]) + out[up - section]
+                                k = 4
+                        elif f == dimfast - 1:
+                            total = np.int64(out[i - 1]) + out[up]
+                            k = 2
+                            if back:
+                                total += np.int64(out[i - section]) + out[up - section]
+                                k = 4
                         else:
-                            total += out[i - 1]
-                            k = 1
-                    else:
-                        idx = np.empty(4, np.int64)
-                        nidx = 0
-                        if f > 0:
-                            idx[nidx] = i - 1
-                            nidx += 1
-                        if f < dimfast - 1:
-                            idx[nidx] = i - dimfast + 1
-                            nidx += 1
-                        idx[nidx] = i - dimfast
-                        nidx += 1
-                        if 0 < f < dimfast - 1:
-                            idx[nidx] = i - dimfast - 1
-                            nidx += 1
-                        for t in range(nidx):
-                            total += out[idx[t]]
-                        k = nidx
-                        if sl > 0:
-                            for t in range(nidx):
-                                total += out[idx[t] - section + (1 if idx[t] == i - 1 else 0)]
-                            k *= 2
-                    half = k >> 1
-                    if half == 0:
-                        pred = total
-                    else:
-                        shift = 1 if half == 1 else (2 if half == 2 else 3)
-                        pred = (total + half) >> shift  # arithmetic shift, as CBFlib
+                            total = np.int64(out[i - 1]) + out[up + 1] + out[up] + out[up - 1]
+                            k = 4
+                            if back:
+                                total += (np.int64(out[i - section]) + out[up + 1 - section] + out[up - section]
+                                          + out[up - 1 - section])
+                                k = 8
+                        shift = 1 if k == 2 else (2 if k == 4 else 3)
+                        pred = (total + (k >> 1)) >> shift  # arithmetic shift, as CBFlib
             out[i] = np.int32((pred + off + (1 << 31)) % (1 << 32) - (1 << 31))
-            count += 1
-    return out, count, (pos + 7) // 8
+            i += 1
+    return out, i, (pos + 7) // 8
 
 
 def decode_packed(raw: bytes | np.ndarray, shape: tuple[int, ...], *, v2: bool = False, flat: bool = False,

@@ -89,6 +89,9 @@ def _split_binaries(raw: bytes, source: str) -> tuple[str, dict[int, BinarySecti
     return b"".join(out).decode("latin1"), sections
 
 
+_TOKEN = re.compile(r"""'(.*?)'(?=\s|$)|"(.*?)"(?=\s|$)|(#.*)|(\S+)""")
+
+
 def _tokens(text: str, source: str):
     """Yield (token, line) pairs; quoted strings and text fields come back unquoted."""
     lines = text.splitlines()
@@ -106,28 +109,13 @@ def _tokens(text: str, source: str):
             yield "\n".join(body).strip(), i + 1
             i = j + 1
             continue
-        k = 0
-        n = len(line)
-        while k < n:
-            c = line[k]
-            if c.isspace():
-                k += 1
-            elif c == "#":
-                break
-            elif c in "'\"":
-                end = k + 1
-                while end < n and not (line[end] == c and (end + 1 == n or line[end + 1].isspace())):
-                    end += 1
-                if end >= n:
-                    raise InputError(source, f"line {i + 1}", f"unterminated quoted string starting {line[k:k + 20]!r}")
-                yield line[k + 1:end], i + 1
-                k = end + 1
-            else:
-                end = k
-                while end < n and not line[end].isspace():
-                    end += 1
-                yield line[k:end], i + 1
-                k = end
+        for m in _TOKEN.finditer(line):
+            if m.group(3) is not None:
+                break  # comment to the end of the line
+            bare = m.group(4)
+            if bare is not None and bare[0] in "'\"":
+                raise InputError(source, f"line {i + 1}", f"unterminated quoted string starting {bare[:20]!r}")
+            yield (bare if bare is not None else (m.group(1) if m.group(1) is not None else m.group(2))), i + 1
         i += 1
 
 
