@@ -164,8 +164,8 @@ def register_reader(cls: type[FrameReader], overwrite: bool = False) -> type[Fra
     return READERS.register(cls, overwrite)
 
 
-_BUILTIN = ("peaknet_bench.io.minicbf", "peaknet_bench.io.imgcif", "peaknet_bench.io.nexus",
-            "peaknet_bench.io.cxi_source")
+_BUILTIN = ("peaknet_bench.io.minicbf", "peaknet_bench.io.imgcif", "peaknet_bench.io.euxfel",
+            "peaknet_bench.io.nexus", "peaknet_bench.io.cxi_source")
 _loaded = False
 
 
@@ -219,7 +219,7 @@ def reader_for(path: str, reader: str | None = None) -> type[FrameReader]:
     accepts the content (ties broken by extension)."""
     if reader:
         return READERS.get(reader)
-    head = read_head(path)
+    head = b"" if Path(path).is_dir() else read_head(path)  # a run directory (European XFEL)
     matches = [cls for cls in READERS.classes() if cls.sniff(path, head)]
     if not matches:
         raise InputError(path, None, f"not a frame file any reader recognises ({', '.join(READERS.names())}); "
@@ -259,6 +259,9 @@ def expand_spec(spec: str | os.PathLike | Sequence[str | os.PathLike]) -> list[s
             continue
         if not Path(text).exists():
             raise InputError(text, None, "file not found")
+        if Path(text).is_dir():  # a run directory is one source (the reader checks it)
+            out.append(text)
+            continue
         lower = text.lower()
         if lower.endswith((".lst", ".txt", ".list")) or (Path(text).is_file() and _is_list_file(text)
                                                           and not _sniffs(text)):
@@ -417,4 +420,4 @@ def add_frame_arguments(parser, *, geom_required: bool = False) -> None:
                              "(needed for CXI, optional for CBF/imgCIF/NeXus)")
     parser.add_argument("--reader", default=None,
                         help="force a frame reader (default: picked by file content): "
-                             "minicbf, imgcif, nexus, cxi")
+                             "minicbf, imgcif, euxfel, nexus, cxi")
