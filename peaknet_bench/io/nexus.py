@@ -232,7 +232,8 @@ class NXmxReader(FrameReader):
         return Geometry(panels=panels, clen_m=clen, photon_energy_ev=self._energy(), source=self.path)
 
     def _energy(self) -> float | None:
-        for path in ("instrument/beam/incident_wavelength", "sample/beam/incident_wavelength"):
+        for path in ("instrument/beam/incident_wavelength", "sample/beam/incident_wavelength",
+                     "instrument/monochromator/wavelength", "instrument/beam/wavelength"):
             if path in self._entry:
                 ds = self._entry[path]
                 value = float(np.asarray(ds[()]).reshape(-1)[0])
@@ -242,11 +243,13 @@ class NXmxReader(FrameReader):
         return None
 
     def _static_mask(self, shape: tuple[int, int]) -> np.ndarray:
-        if "pixel_mask" not in self._det:
+        """`pixel_mask` (NXmx), or Dectris' older `detectorSpecific/pixel_mask`; 0 = good."""
+        name = next((k for k in ("pixel_mask", "detectorSpecific/pixel_mask") if k in self._det), None)
+        if name is None:
             return np.ones(shape, bool)
-        pm = np.asarray(self._det["pixel_mask"][()])
+        pm = np.asarray(self._det[name][()])
         if pm.shape != shape:
-            raise InputError(self.path, f"{self._det.name}/pixel_mask", f"shape {pm.shape}, expected {shape}")
+            raise InputError(self.path, f"{self._det.name}/{name}", f"shape {pm.shape}, expected {shape}")
         return pm == 0
 
     def read(self, i: int):
