@@ -13,7 +13,7 @@ def _add_frames_options(p: argparse.ArgumentParser, default_seed: int) -> None:
                    help="frame files, globs or list files: CXI (+ .geom), miniCBF, imgCIF/CBF, NeXus/NXmx")
     g.add_argument("--geom", metavar="DET.geom",
                    help="geometry of --frames (default: RUN.geom beside a CXI run, else the files' own)")
-    g.add_argument("--reader", default=None, help="force a frame reader: minicbf, imgcif, nexus, cxi (default: by content)")
+    g.add_argument("--reader", default=None, help="force a frame reader: minicbf, imgcif, euxfel, nexus, cxi (default: by content)")
     g.add_argument("--cell", metavar="TARGET.cell",
                    help="target unit cell (default: RUN.cell beside --frames, or the experiment's cell)")
     g.add_argument("--truth", metavar="RUN.truth.h5", help="truth sidecar (default: RUN.truth.h5 beside --frames if present)")
