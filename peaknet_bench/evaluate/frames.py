@@ -24,6 +24,7 @@ import numpy as np
 
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import Frame, PeakList
+from peaknet_bench.util import detmath as dm
 
 
 @dataclass
@@ -192,7 +193,7 @@ class FileFrames(_FrameRange):
         tf, i = self._truth, int(frame.meta["index"])
         return TruthView(
             blank=not bool(tf.is_hit[i]), foundable=tf.foundable_peaks(i),
-            real_bases=[np.linalg.inv(a).T for a in tf.astar(i)], label_mask=tf.label_mask(i),
+            real_bases=[dm.inv3(a).T for a in tf.astar(i)], label_mask=tf.label_mask(i),
         )
 
     def identity(self) -> dict[str, Any]:
@@ -316,7 +317,7 @@ class DatasetFrames(_FrameRange):
         frames = self.store.frames(det)
         crystals = self.store.crystals(det, j)
         blank = not bool(frames["is_hit"][j]) if "is_hit" in frames else len(crystals) == 0
-        bases = [np.linalg.inv(a).T for a in crystals.astar] if self.true_crystals else []
+        bases = [dm.inv3(a).T for a in crystals.astar] if self.true_crystals else []
         return TruthView(blank=blank, foundable=columns_to_peaklist({k: v[keep] for k, v in cols.items()}),
                          real_bases=bases)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from peaknet_bench.crystal.orientation import rotation_angle_deg
+from peaknet_bench.util import detmath as dm
 
 
 @dataclass
@@ -32,25 +33,31 @@ class LatticeMatch:
 
 
 def rotation_of(matrix: np.ndarray) -> np.ndarray:
-    """Closest proper rotation to a 3×3 matrix (polar decomposition via SVD)."""
-    u, _, vt = np.linalg.svd(matrix)
-    d = np.sign(np.linalg.det(u @ vt)) or 1.0
-    return u @ np.diag([1.0, 1.0, d]) @ vt
+    """Closest orthogonal matrix to a 3×3 matrix (its polar factor), by Newton's iteration
+    X ← (X + X⁻ᵀ)/2: elementwise arithmetic only (no LAPACK SVD), so the misorientation
+    that decides "correct orientation" is the same number on every CPU."""
+    x = np.asarray(matrix, dtype=np.float64)
+    for _ in range(60):
+        nxt = 0.5 * (x + dm.inv3(x).T)
+        if np.array_equal(nxt, x) or np.abs(nxt - x).max() <= 1e-15:
+            return nxt
+        x = nxt
+    return x
 
 
 def compare_lattices(found_real: np.ndarray, true_real: np.ndarray) -> LatticeMatch:
     """Integer-matrix comparison of two real-space bases (rows a, b, c, Å, lab frame)."""
     found_real = np.asarray(found_real, dtype=np.float64)
     true_real = np.asarray(true_real, dtype=np.float64)
-    m = found_real @ np.linalg.inv(true_real)
+    m = dm.matmul(found_real, dm.inv3(true_real))
     mi = np.rint(m)
     dev = float(np.abs(m - mi).max())
-    det = int(round(np.linalg.det(mi)))
+    det = int(round(float(dm.det3(mi))))
     if abs(det) != 1:
         return LatticeMatch(mi.astype(int), dev, det, 180.0)
     # M⁻¹ brings the found basis into the true setting whatever its handedness (det M = −1 means
     # the found basis is a left-handed choice of the same lattice, e.g. a, b, −c).
-    setting = np.linalg.inv(mi) @ found_real
+    setting = dm.matmul(dm.inv3(mi), found_real)
     # setting ≈ true_real @ Rᵀ (rows rotated by R): the rotation part of true⁻¹·setting.
-    r = rotation_of(np.linalg.inv(true_real) @ setting)
+    r = rotation_of(dm.matmul(dm.inv3(true_real), setting))
     return LatticeMatch(mi.astype(int), dev, det, rotation_angle_deg(r))
