@@ -23,16 +23,19 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from peaknet_bench.crystal import Crystal, UnitCell, axis_angle_matrix, parameters_of_basis
+from peaknet_bench.crystal import Crystal, UnitCell, axis_angle_matrix
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import PeakList
 from peaknet_bench.index._kernels import axis_scores, spin_scores
 from peaknet_bench.index.base import IndexedCrystal, distinct_peaks, peaks_to_q, prediction_rms_px, ray_directions
+from peaknet_bench.index.cellfit import CellModel, orientation_of, refine_cell_and_orientation
+from peaknet_bench.index.significance import chance_probability, min_explained, significance
 from peaknet_bench.index.validate import compare_lattices
+from peaknet_bench.util import detmath as dm
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +64,33 @@ class BuiltinConfig:
     refine_tolerances: tuple[float, ...] = (0.3, 0.2, 0.15, 0.1)  # across-ray thresholds × |a*|min, shrinking
     n_trim_refits: int = 2  # refits without the worst-fitting inliers (see _refine)
     trim_cost_fraction: float = 0.5  # inliers costing more than this × the outlier cost are left out
-    min_full_fit_inliers: int = 25  # fewer explained peaks: keep the target cell (9 free parameters overfit)
-    full_fit_from_step: int = 1  # the 9-parameter path starts from the fixed-cell solution after this step
-    full_refine_tolerances: tuple[float, ...] = (0.3, 0.2, 0.15, 0.1)  # assignment thresholds of the 9-parameter fit
-    accept_tolerance: float = 0.1  # across-ray inlier threshold × |a*|min
-    position_sigma: float = 3e-4  # Å⁻¹, expected across-ray scatter (weights of the 9-parameter fit)
-    excitation_sigma: float = 0.002  # Å⁻¹, expected along-ray scatter
-    cell_prior: float = 0.02  # prior σ of each A* row, relative to its length (the target cell's reliability)
+    full_fit_from_step: int = 1  # the cell fit starts from the fixed-cell solution after this step
+    full_refine_tolerances: tuple[float, ...] = (0.3, 0.2, 0.15, 0.1)  # assignment thresholds of the cell fit
+    position_sigma: float = 3e-4  # Å⁻¹, expected across-ray scatter (weights of the fits)
+    # Expected along-ray scatter: a floor in quadrature with mosaicity × |q| (a mosaic crystal's
+    # rocking width grows with |q|; this weighting decides the rotation about axes across the beam).
+    excitation_sigma: float = 3e-4  # Å⁻¹
+    mosaicity: float = 0.003  # rad
+    # cell refinement under the lattice symmetry (see index/cellfit.py)
+    fit_cell: bool = True  # refine the free cell parameters of the lattice type with the orientation
+    min_cell_fit_inliers: int = 10  # fewer explained peaks: the target cell is kept
+    cell_prior: float = 0.02  # prior σ of the free cell lengths, relative to the target
+    cell_prior_angle_deg: float = 1.0  # prior σ of the free cell angles
+    huber: float = 2.0  # across-ray residuals beyond this × position_sigma are down-weighted
     max_length_change: float = 0.05  # refined cell lengths within 5 % of the target
     max_angle_change_deg: float = 3.0  # refined angles within 3° of the target
+    # acceptance: significance against chance (see index/significance.py)
+    accept_tolerance: float = 0.1  # nominal across-ray inlier threshold × |a*|min (search and first fit)
+    tolerance_scale: float = 3.0  # final threshold = this × the robust σ of the lattice's across-ray residuals ...
+    min_accept_tolerance: float = 0.05  # ... kept within these bounds × |a*|min
+    max_accept_tolerance: float = 0.2
+    min_significance: float = 20.0  # −log10 P(a random orientation explains as many of the peaks)
     min_inliers: int = 8  # distinct peaks a lattice must explain
+    min_fraction: float = 0.0  # optional: all lattices together explain at least this fraction (0: off)
     min_peak_separation_px: float = 1.0  # closer peaks (slab pixels) are one piece of evidence
-    min_fraction: float = 0.5  # all lattices together explain at least this fraction of the peaks
-    min_lattice_fraction: float = 0.2  # each lattice explains at least this fraction
-    max_lattices: int = 2
-    duplicate_lattice_deg: float = 5.0  # a lattice this close to an earlier one is rejected
+    max_lattices: int = 4  # lattices searched per frame (explained peaks removed between searches)
+    domain_overlap_tolerance: float = 1.0  # a further lattice is significant on the peaks it explains outside
+    #   this × every earlier lattice's threshold (a second domain; one crystal's residual tail is not)
 
 
 @functools.lru_cache(maxsize=8)
@@ -129,7 +144,11 @@ class _Fit:
     perp: np.ndarray  # (n,) across-ray distance
     along: np.ndarray  # (n,) along-ray distance (≈ excitation error)
     cost: np.ndarray  # (n,) weighted squared residual (perp/σ)² + (along/σ_e)²
-    outlier_cost: float  # what a peak outside the tolerances costs (the cost at the tolerance boundary)
+    outlier_cost: np.ndarray  # (n,) what each peak costs outside the tolerances (its cost at the boundary)
+    tol_perp: float = 0.0  # Å⁻¹, the across-ray threshold that defined the inliers
+    free: np.ndarray | None = None  # free cell parameters (CellModel) when the cell was refined
+    significance: float = float("nan")  # −log10 chance probability (set at acceptance)
+    new_evidence: int = -1  # peaks no earlier lattice explains (further lattices only)
 
     @property
     def robust_cost(self) -> float:
@@ -138,7 +157,7 @@ class _Fit:
         Unlike the inlier count it prefers a tight fit of the true peaks to a looser one that
         also swallows a spurious peak.
         """
-        return float(self.cost[self.inliers].sum() + self.outlier_cost * (~self.inliers).sum())
+        return float(self.cost[self.inliers].sum() + self.outlier_cost[~self.inliers].sum())
 
 
 class BuiltinIndexer:
@@ -154,6 +173,10 @@ class BuiltinIndexer:
         self._axis_lengths = np.linalg.norm(self._real, axis=1)
         self._astar_min = float(np.linalg.norm(self._recip, axis=1).min())
         self._lengths = cell.unique_lengths()
+        self._model = CellModel(cell)
+        self._prior_sigma = self._model.prior_sigma(config.cell_prior, config.cell_prior_angle_deg)
+        change = np.where(self._model.is_angle, config.max_angle_change_deg, config.max_length_change * self._model.free0)
+        self._bounds = (self._model.free0 - change, self._model.free0 + change)
         self._directions = fibonacci_half_sphere(config.n_directions)
         self._directions32 = self._directions.astype(np.float32)
         phi = np.linspace(0.0, 2.0 * math.pi, config.n_spin_steps, endpoint=False)
@@ -176,30 +199,56 @@ class BuiltinIndexer:
         ray = ray_directions(q, photon_energy_ev)
         remaining = np.ones(usable.size, bool)
         found: list[tuple[_Fit, np.ndarray]] = []  # fit, indices into usable
-        per_lattice = max(cfg.min_inliers, cfg.min_lattice_fraction * n_total) if cfg.max_lattices > 1 else max(
-            cfg.min_inliers, cfg.min_fraction * n_total
-        )
         for _ in range(cfg.max_lattices):
             idx = np.nonzero(remaining)[0]
-            if idx.size < per_lattice:
+            required = self.required_inliers(idx.size)
+            if idx.size < required:
                 break
             try:
-                fit = self._find_lattice(q[idx], ray[idx], per_lattice)
+                fit = self._find_lattice(q[idx], ray[idx], required)
             except np.linalg.LinAlgError:  # a degenerate peak set (e.g. all coplanar): not indexable
                 log.debug("degenerate peak geometry; frame not indexed", exc_info=True)
                 fit = None
-            if fit is None or fit.inliers.sum() < per_lattice:
+            if fit is None or not self._significant(fit, idx.size):
                 break
-            real = np.linalg.inv(fit.astar).T
-            if any(self._same_orientation(real, np.linalg.inv(f.astar).T) for f, _ in found):
+            if found and not self._new_evidence(fit, q[idx], ray[idx], found):
                 break
-            members = idx[fit.inliers]
             found.append((fit, idx))
-            remaining[members] = False
+            remaining[idx[fit.inliers]] = False
         explained = int((~remaining).sum())
-        if not found or explained < max(cfg.min_inliers, cfg.min_fraction * n_total):
+        if not found or explained < cfg.min_fraction * n_total:
             return []
         return [self._result(fit, idx, usable, peaks, geometry, photon_energy_ev, clen_m, n_total) for fit, idx in found]
+
+    def chance_probability(self, tol_perp: float) -> float:
+        """Probability that a random peak is explained by this cell at across-ray tolerance `tol_perp`."""
+        return chance_probability(tol_perp, self.config.max_excitation, self.cell.volume)
+
+    def required_inliers(self, n: int) -> int:
+        """Explained peaks that make a lattice significant among n peaks at the nominal tolerance."""
+        cfg = self.config
+        p = self.chance_probability(cfg.accept_tolerance * self._astar_min)
+        return max(cfg.min_inliers, min_explained(n, p, cfg.min_significance, cfg.min_inliers))
+
+    def _significant(self, fit: "_Fit", n: int) -> bool:
+        cfg = self.config
+        k = int(fit.inliers.sum())
+        fit.significance = significance(k, n, self.chance_probability(fit.tol_perp))
+        return k >= cfg.min_inliers and fit.significance >= cfg.min_significance
+
+    def _new_evidence(self, fit: "_Fit", q: np.ndarray, ray: np.ndarray, found: list) -> bool:
+        """A further lattice must explain, on its own, a significant number of peaks that no
+        earlier lattice explains even at `domain_overlap_tolerance` × its threshold: the residual
+        tail of one crystal fails, a second domain a fraction of a degree away passes (its
+        high-resolution peaks are far from the first lattice's predictions)."""
+        cfg = self.config
+        own = fit.inliers.copy()
+        for earlier, _ in found:
+            other = self._assign(earlier.astar, q, ray, cfg.domain_overlap_tolerance * earlier.tol_perp)
+            own &= ~other.inliers
+        k = int(own.sum())
+        fit.new_evidence = k
+        return k >= cfg.min_inliers and significance(k, q.shape[0], self.chance_probability(fit.tol_perp)) >= cfg.min_significance
 
     # ----------------------------------------------------------------- helpers
     def _find_lattice(self, q: np.ndarray, ray: np.ndarray, required: float) -> _Fit | None:
@@ -232,7 +281,52 @@ class BuiltinIndexer:
                     break
         if best is None:
             return None
-        return self._refine(best.astar, q, ray)
+        fit = self._refine(best.astar, q, ray, best.free)
+        return None if fit is None else self._scale_tolerance(fit, q, ray)
+
+    def _scale_tolerance(self, fit: "_Fit", q: np.ndarray, ray: np.ndarray) -> "_Fit":
+        """Inliers at a threshold scaled to this lattice's own across-ray scatter (real data:
+        centroid errors, detector distance and parallax; simulation: ~0.3 px), refitted there.
+
+        The scatter is the Rayleigh σ of the inliers' across-ray residuals (median / 1.1774),
+        which a truncated sample underestimates, hence two rounds.
+        """
+        cfg = self.config
+        lo, hi = cfg.min_accept_tolerance * self._astar_min, cfg.max_accept_tolerance * self._astar_min
+        for _ in range(2):
+            if fit.inliers.sum() < cfg.min_inliers:
+                return fit
+            sigma = float(np.median(fit.perp[fit.inliers])) / 1.1774
+            tol = min(hi, max(lo, cfg.tolerance_scale * sigma))
+            trial = self._assign(fit.astar, q, ray, tol)
+            if trial.inliers.sum() < 3:
+                return fit
+            astar, free = self._fit_inliers(trial, q, ray, fit.free)
+            fit = self._assign(astar, q, ray, tol)
+            fit.free = free
+        return fit
+
+    def _excitation_sigma(self, q: np.ndarray) -> np.ndarray:
+        """Per-peak along-ray σ: a constant in quadrature with mosaicity × |q|."""
+        cfg = self.config
+        qq = q[:, 0] * q[:, 0] + q[:, 1] * q[:, 1] + q[:, 2] * q[:, 2]
+        return np.sqrt(cfg.excitation_sigma**2 + cfg.mosaicity**2 * qq)
+
+    def _fit_inliers(self, fit: "_Fit", q: np.ndarray, ray: np.ndarray, free: np.ndarray | None):
+        """(A*, free cell parameters or None) fitted to a fit's inliers, cell and orientation
+        together when there are enough of them."""
+        cfg = self.config
+        inl = fit.inliers
+        if not cfg.fit_cell or inl.sum() < cfg.min_cell_fit_inliers:
+            return self._fit_rotation(fit.astar, fit.hkl[inl], q[inl], ray[inl]), free
+        model = self._model
+        free0 = model.free0 if free is None else free
+        rot = orientation_of(fit.astar, model.reciprocal(free0))
+        free, rot = refine_cell_and_orientation(
+            model, free0, rot, fit.hkl[inl], q[inl], ray[inl], position_sigma=cfg.position_sigma,
+            excitation_sigma=self._excitation_sigma(q[inl]), prior_sigma=self._prior_sigma, bounds=self._bounds, huber=cfg.huber,
+        )
+        return dm.matmul(model.reciprocal(free), rot.T), free
 
     def _axis_search(self, q: np.ndarray) -> list[np.ndarray]:
         """Refined real-space axis vectors (length ≈ a cell length), best first."""
@@ -325,20 +419,20 @@ class BuiltinIndexer:
         diff = hkl @ astar - q[None]
         along = (diff * ray[None]).sum(axis=2)
         perp = np.linalg.norm(diff - along[..., None] * ray[None], axis=2)
-        cost = (perp / cfg.position_sigma) ** 2 + (along / cfg.excitation_sigma) ** 2
+        sigma_e = self._excitation_sigma(q)
+        cost = (perp / cfg.position_sigma) ** 2 + (along / sigma_e) ** 2
         pick = np.argmin(cost, axis=0)
         cols = np.arange(q.shape[0])
         hkl, along, perp, cost = hkl[pick, cols], along[pick, cols], perp[pick, cols], cost[pick, cols]
         inliers = (perp <= tol_perp) & (np.abs(along) <= cfg.max_excitation) & np.any(hkl != 0, axis=1)
-        outlier_cost = (tol_perp / cfg.position_sigma) ** 2 + (cfg.max_excitation / cfg.excitation_sigma) ** 2
-        return _Fit(astar, hkl.astype(np.int64), inliers, perp, along, cost, outlier_cost)
+        outlier_cost = (tol_perp / cfg.position_sigma) ** 2 + (cfg.max_excitation / sigma_e) ** 2
+        return _Fit(astar, hkl.astype(np.int64), inliers, perp, along, cost, outlier_cost, tol_perp)
 
-    def _weight_terms(self) -> tuple[float, float]:
+    def _weight_terms(self, q: np.ndarray) -> tuple[float, np.ndarray]:
         """Each peak's inverse covariance is a·I + b·n nᵀ (n: its ray): tight across the ray,
-        loose along it. Returns (a, b)."""
-        cfg = self.config
-        a = 1.0 / cfg.position_sigma**2
-        return a, 1.0 / cfg.excitation_sigma**2 - a
+        loose along it. Returns (a, b per peak)."""
+        a = 1.0 / self.config.position_sigma**2
+        return a, 1.0 / self._excitation_sigma(q) ** 2 - a
 
     def _fit_rotation(self, astar: np.ndarray, hkl: np.ndarray, q: np.ndarray, ray: np.ndarray) -> np.ndarray:
         """Fixed-cell orientation refinement: weighted Gauss–Newton steps on a small rotation ω.
@@ -346,13 +440,13 @@ class BuiltinIndexer:
         With p + ω × p ≈ q the normal matrix is Σ [p]×ᵀ W [p]× = a Σ(|p|² I − p pᵀ) +
         b Σ (p × n)(p × n)ᵀ and the right-hand side Σ p × (W (q − p)).
         """
-        a, b = self._weight_terms()
+        a, b = self._weight_terms(q)
         for _ in range(2):
             p = hkl @ astar
             r0 = q - p
             pn = np.cross(p, ray)
-            m = a * (np.einsum("ij,ij->", p, p) * np.eye(3) - p.T @ p) + b * (pn.T @ pn)
-            wr = a * r0 + b * ray * np.einsum("ij,ij->i", ray, r0)[:, None]
+            m = a * (np.einsum("ij,ij->", p, p) * np.eye(3) - p.T @ p) + (pn * b[:, None]).T @ pn
+            wr = a * r0 + (b * np.einsum("ij,ij->i", ray, r0))[:, None] * ray
             rhs = np.cross(p, wr).sum(axis=0)
             omega = np.linalg.solve(m + 1e-9 * np.trace(m) * np.eye(3), rhs)
             angle = float(np.linalg.norm(omega))
@@ -361,7 +455,7 @@ class BuiltinIndexer:
             astar = astar @ axis_angle_matrix(omega, angle).T
         return astar
 
-    def _refine(self, astar: np.ndarray, q: np.ndarray, ray: np.ndarray) -> _Fit | None:
+    def _refine(self, astar: np.ndarray, q: np.ndarray, ray: np.ndarray, free0: np.ndarray | None = None) -> _Fit | None:
         """Rotation of the target cell with shrinking thresholds (Kabsch, then weighted), then
         the 9-parameter fit, alternated with hkl assignment; the better of the two is kept."""
         cfg = self.config
@@ -393,56 +487,21 @@ class BuiltinIndexer:
             if trial.robust_cost >= best.robust_cost:
                 break
             astar, best = trial_astar, trial
-        # Full-cell path, started from a coarse fixed-cell solution: when the target cell is off
-        # by ~1 %, tight fixed-cell thresholds keep only low-resolution peaks and bias the
-        # orientation; alternating assignment and 9-parameter fits brings the others back.
-        full = seed
+        # Cell path, started from a coarse fixed-cell solution: when the target cell is off by
+        # ~1 %, tight fixed-cell thresholds keep only low-resolution peaks and bias the
+        # orientation; alternating assignment and fits of the free cell parameters (under the
+        # lattice symmetry) with the orientation brings the others back.
+        if not cfg.fit_cell:
+            return best
+        full, free = seed, free0
         for factor in cfg.full_refine_tolerances:
             fit = self._assign(full, q, ray, factor * self._astar_min)
-            if fit.inliers.sum() < cfg.min_full_fit_inliers:
+            if fit.inliers.sum() < cfg.min_cell_fit_inliers:
                 return best
-            full = self._fit_full(seed, fit.hkl[fit.inliers], q[fit.inliers], ray[fit.inliers])
+            full, free = self._fit_inliers(fit, q, ray, free)
         fit = self._assign(full, q, ray, cfg.accept_tolerance * self._astar_min)
-        # The six extra cell parameters must pay for themselves (Akaike: 2 per parameter).
-        return fit if fit.robust_cost + 2.0 * 6 < best.robust_cost else best
-
-    def _fit_full(self, astar: np.ndarray, hkl: np.ndarray, q: np.ndarray, ray: np.ndarray) -> np.ndarray:
-        """Weighted linear least squares for all nine elements of A* (prior centred on the
-        fixed-cell solution `astar`), then the cell kept in bounds.
-
-        Each residual is weighted by 1/σ² across the ray and 1/σ_e² along it, matching how a
-        still measures a reflection.
-        """
-        cfg = self.config
-        h = hkl.astype(np.float64)
-        a, b = self._weight_terms()
-        g = (h[:, :, None] * ray[:, None, :]).reshape(-1, 9)  # h ⊗ n, row-major like A*
-        m = np.kron(h.T @ h, a * np.eye(3)) + b * (g.T @ g)
-        wq = a * q + b * ray * np.einsum("ij,ij->i", ray, q)[:, None]
-        rhs = (h.T @ wq).reshape(9)
-        # Gaussian prior on A* around the fixed-cell solution: the target cell is known to ~2 %,
-        # which keeps axes that one still barely constrains (along the beam) from drifting.
-        prior = np.repeat(1.0 / (cfg.cell_prior * np.linalg.norm(astar, axis=1)) ** 2, 3)  # (9,), row-major
-        x = np.linalg.solve(m + np.diag(prior), rhs + prior * astar.reshape(9)).reshape(3, 3)
-        return self._clamp_cell(x)
-
-    def _clamp_cell(self, astar: np.ndarray) -> np.ndarray:
-        """Keep a fitted A* within the allowed change of the target cell (lengths and angles)."""
-        cfg = self.config
-        real = np.linalg.inv(astar).T
-        params = np.array(parameters_of_basis(real))
-        target = np.array(self.cell.parameters)
-        lo = np.concatenate([target[:3] * (1 - cfg.max_length_change), target[3:] - cfg.max_angle_change_deg])
-        hi = np.concatenate([target[:3] * (1 + cfg.max_length_change), target[3:] + cfg.max_angle_change_deg])
-        clipped = np.clip(params, lo, hi)
-        if np.allclose(clipped, params):
-            return astar
-        ref = UnitCell.from_parameters(clipped).real_basis()
-        rot = _kabsch(ref, real)  # orientation of the fitted basis
-        return np.linalg.inv(ref @ rot.T).T
-
-    def _same_orientation(self, real_a: np.ndarray, real_b: np.ndarray) -> bool:
-        return _same_lattice(real_a, real_b, self.config.duplicate_lattice_deg)
+        fit.free = free
+        return fit if fit.robust_cost <= best.robust_cost else best
 
     def _result(
         self, fit: _Fit, idx: np.ndarray, usable: np.ndarray, peaks: PeakList, geometry, photon_energy_ev: float,
@@ -451,9 +510,14 @@ class BuiltinIndexer:
         members = usable[idx[fit.inliers]]
         hkl = fit.hkl[fit.inliers]
         crystal = Crystal(astar=fit.astar, cell=self.cell)
+        # The refined cell is the model's parameters (symmetric by construction), not a fit of
+        # the basis, which would carry rounding into the tied parameters.
+        params = self.cell.parameters if fit.free is None else self._model.parameters(fit.free)
         return IndexedCrystal(
-            crystal=crystal, cell=UnitCell.from_real_basis(crystal.real_basis(), template=self.cell),
+            crystal=crystal, cell=replace(self.cell, **dict(zip(("a", "b", "c", "alpha", "beta", "gamma"), map(float, params)))),
             peak_indices=members, hkl=hkl, residuals=fit.perp[fit.inliers], excitation=fit.along[fit.inliers],
             n_peaks=n_total, rms_px=prediction_rms_px(fit.astar, hkl, peaks.subset(members), geometry, photon_energy_ev, clen_m),
             method=self.name,
+            meta={"significance": fit.significance, "tolerance_inv_a": fit.tol_perp, "peaks_searched": int(idx.size),
+                  "cell_refined": fit.free is not None},
         )
