@@ -53,6 +53,7 @@ class BuiltinConfig:
     axis_duplicate_deg: float = 2.0  # refined axes closer than this are one axis
     n_axes: int = 6  # refined axes taken into the spin search
     n_spin_steps: int = 240
+    scale_from_axis: bool = True  # spin the target cell scaled to the refined axis length (distance errors)
     spin_tolerance: float = 0.2  # all three fractional residuals below this
     spin_excitation: float = 0.001  # Å⁻¹: extra along-ray slack of the spin score (small: it costs discrimination)
     n_refine: int = 4  # best spin candidates refined
@@ -89,6 +90,8 @@ class BuiltinConfig:
     min_fraction: float = 0.0  # optional: all lattices together explain at least this fraction (0: off)
     min_peak_separation_px: float = 1.0  # closer peaks (slab pixels) are one piece of evidence
     max_lattices: int = 4  # lattices searched per frame (explained peaks removed between searches)
+    min_domain_deg: float = 0.3  # a further lattice closer than this to an earlier one is its mosaic tail ...
+    max_tail_searches: int = 2  # ... whose peaks are set aside before searching again (at most this often)
     domain_overlap_tolerance: float = 1.0  # a further lattice is significant on the peaks it explains outside
     #   this × every earlier lattice's threshold (a second domain; one crystal's residual tail is not)
 
@@ -199,7 +202,9 @@ class BuiltinIndexer:
         ray = ray_directions(q, photon_energy_ev)
         remaining = np.ones(usable.size, bool)
         found: list[tuple[_Fit, np.ndarray]] = []  # fit, indices into usable
-        for _ in range(cfg.max_lattices):
+        for _ in range(cfg.max_lattices + cfg.max_tail_searches):
+            if len(found) >= cfg.max_lattices:
+                break
             idx = np.nonzero(remaining)[0]
             required = self.required_inliers(idx.size)
             if idx.size < required:
@@ -213,6 +218,10 @@ class BuiltinIndexer:
                 break
             if found and not self._new_evidence(fit, q[idx], ray[idx], found):
                 break
+            if self._near_earlier(fit, found):
+                # the same crystal's mosaic tail: its peaks are set aside, the search goes on
+                remaining[idx[fit.inliers]] = False
+                continue
             found.append((fit, idx))
             remaining[idx[fit.inliers]] = False
         explained = int((~remaining).sum())
@@ -235,6 +244,11 @@ class BuiltinIndexer:
         k = int(fit.inliers.sum())
         fit.significance = significance(k, n, self.chance_probability(fit.tol_perp))
         return k >= cfg.min_inliers and fit.significance >= cfg.min_significance
+
+    def _near_earlier(self, fit: "_Fit", found: list) -> bool:
+        """A further lattice within `min_domain_deg` of an earlier one is that crystal's tail."""
+        real = dm.inv3(fit.astar).T
+        return any(_same_lattice(real, dm.inv3(f.astar).T, self.config.min_domain_deg) for f, _ in found)
 
     def _new_evidence(self, fit: "_Fit", q: np.ndarray, ray: np.ndarray, found: list) -> bool:
         """A further lattice must explain, on its own, a significant number of peaks that no
@@ -376,7 +390,7 @@ class BuiltinIndexer:
     ) -> list[tuple[np.ndarray, int]]:
         """(A*, score) candidates, best first, from spinning the target cell about each refined axis."""
         cfg = self.config
-        targets, cell_axes = [], []
+        targets, cell_axes, scales = [], [], []
         for vec in axes:
             length = float(np.linalg.norm(vec))
             matching = np.nonzero(np.abs(self._axis_lengths / length - 1.0) <= cfg.axis_length_tolerance)[0]
@@ -384,11 +398,14 @@ class BuiltinIndexer:
                 for j in matching:
                     targets.append(sign * vec / length)
                     cell_axes.append(j)
+                    scales.append(length / self._axis_lengths[j] if cfg.scale_from_axis else 1.0)
         if not targets:
             return []
         t = np.array(targets)  # (C, 3) spin axes
         r0 = _rotations_between(self._real[cell_axes] / self._axis_lengths[cell_axes, None], t)
-        rows = np.einsum("mx,cyx->cmy", self._real, r0)  # cell axes with axis j on t, (C, 3, 3)
+        # cell axes with axis j on t, (C, 3, 3), the cell scaled to the refined axis length (a
+        # detector distance or wavelength error scales every q alike)
+        rows = np.einsum("mx,cyx->cmy", self._real, r0) * np.array(scales)[:, None, None]
         par = np.einsum("cm,cx->cmx", np.einsum("cmx,cx->cm", rows, t), t)
         perp = rows - par
         cross = np.cross(t[:, None, :], perp)
@@ -460,6 +477,11 @@ class BuiltinIndexer:
         the 9-parameter fit, alternated with hkl assignment; the better of the two is kept."""
         cfg = self.config
         seed = astar
+        # The candidate's isotropic scale relative to the target (see _spin_search) is kept.
+        scale = float(np.mean(dm.norm(dm.inv3(astar).T) / self._axis_lengths))
+        recip = self._recip / scale
+        if free0 is None and cfg.scale_from_axis:
+            free0 = np.where(self._model.is_angle, self._model.free0, self._model.free0 * scale)
         for step, factor in enumerate(cfg.refine_tolerances):
             fit = self._assign(astar, q, ray, factor * self._astar_min)
             if fit.inliers.sum() < 3:
@@ -468,8 +490,8 @@ class BuiltinIndexer:
             if step == 0:
                 # Coarse: Kabsch on observations slid along their rays onto the prediction.
                 y = q[fit.inliers] + fit.along[fit.inliers, None] * ray[fit.inliers]
-                rot = _kabsch(h @ self._recip, y)
-                astar = (rot @ self._recip.T).T
+                rot = _kabsch(h @ recip, y)
+                astar = (rot @ recip.T).T
             else:
                 astar = self._fit_rotation(astar, h, q[fit.inliers], ray[fit.inliers])
             if step == cfg.full_fit_from_step:
@@ -519,5 +541,5 @@ class BuiltinIndexer:
             n_peaks=n_total, rms_px=prediction_rms_px(fit.astar, hkl, peaks.subset(members), geometry, photon_energy_ev, clen_m),
             method=self.name,
             meta={"significance": fit.significance, "tolerance_inv_a": fit.tol_perp, "peaks_searched": int(idx.size),
-                  "cell_refined": fit.free is not None},
+                  "cell_refined": fit.free is not None, "new_evidence": fit.new_evidence},
         )
