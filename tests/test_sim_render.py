@@ -143,3 +143,36 @@ def test_noise_is_identical_on_any_number_of_threads():
         numba.set_num_threads(before)
     assert one.tobytes() == many.tobytes()
     assert apply_noise(photons, *args, key=100).tobytes() != one.tobytes()
+
+
+@pytest.mark.parametrize("step", [1.0, 0.03125])
+def test_adc_digitisation_gives_whole_steps(step):
+    """The readout is rounded to whole ADC steps (integers for the store), saturates at
+    ±max_adu, and has no negative zero."""
+    rng = np.random.default_rng(4)
+    photons = rng.uniform(0, 3, (64, 64)).astype(np.float32)
+    gain = np.full((64, 64), 10.0, np.float32)
+    cls = np.zeros((64, 64), np.uint8)
+    cls[0, :8] = 3  # a bad ASIC row: huge spread, clipped
+    out = apply_noise(photons, gain, cls, 1.5, 6000.0, 30000.0, 7, adc_step=step)
+    steps = out / np.float32(step)
+    assert np.array_equal(steps, np.rint(steps))
+    assert out.min() >= -30000.0 and out.max() <= 30000.0
+    assert not np.any(np.signbit(out) & (out == 0))
+    plain = apply_noise(photons, gain, cls, 1.5, 6000.0, 30000.0, 7)
+    assert np.abs(out - np.clip(plain, -30000, 30000)).max() <= step / 2
+
+
+def test_adc_step_must_be_a_power_of_two(tmp_path):
+    import yaml
+
+    from peaknet_bench.errors import InputError
+    from peaknet_bench.sim import load_experiment
+    from peaknet_bench.sim.experiment import EXPERIMENTS_DIR
+
+    spec = yaml.safe_load((EXPERIMENTS_DIR / "epix10k-lysozyme.yaml").read_text())
+    spec["detector"]["adc_step_adu"] = 0.3
+    path = tmp_path / "x.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(InputError, match="adc_step_adu.*power of two"):
+        load_experiment(str(path))

@@ -18,7 +18,7 @@ from typing import Any
 from peaknet_bench import __version__
 from peaknet_bench.data.manifest import (
     CARD_NAME, CROISSANT_NAME, MANIFEST_NAME, RECIPE_NAME, ExperimentEntry, Recipe, VerifyReport,
-    croissant, dataset_card, load_recipe, make_manifest, read_manifest, split_assignment, summarize,
+    croissant, dataset_card, load_recipe, make_manifest, read_manifest, split_assignment, storage_table, summarize,
     verify_dir, write_frame_index, write_manifest,
 )
 from peaknet_bench.data.store import STORE_DIRNAME, FrameRecord, Store, StoreWriter, atomic_dir
@@ -99,7 +99,12 @@ def write_docs(root: str | os.PathLike, recipe: Recipe, summary: dict[str, Any],
     """The dataset card (README.md) and croissant.json of a built dataset (not in the manifest:
     documentation can be regenerated or corrected without a rebuild)."""
     root = Path(root)
-    write_text_atomic(root / CARD_NAME, dataset_card(recipe, summary, manifest))
+    groups = {}
+    if (root / STORE_DIRNAME).exists():
+        store = Store(root / STORE_DIRNAME)
+        groups = {d: {"slab_shape": store.group_attrs(d)["slab_shape"], "dtype": store.image_encoding(d).dtype}
+                  for d in store.detectors}
+    write_text_atomic(root / CARD_NAME, dataset_card(recipe, summary, manifest, storage_table(manifest, groups)))
     write_text_atomic(root / CROISSANT_NAME, to_json(croissant(recipe, manifest, summary), indent=1) + "\n")
 
 

@@ -129,8 +129,9 @@ def _fill(row_ptr, col, length, src, step, image, label, mask, mean, scale, out_
                 src_i, src_m = fi[s0: s0 + n], fm[s0: s0 + n]
                 dst_i, dst_m = out_image[r, c0: c0 + n], out_mask[r, c0: c0 + n]
                 for k in range(n):
-                    good = src_m[k] and np.isfinite(src_i[k])
-                    dst_i[k] = (src_i[k] - m32) * s32 if good else np.float32(0.0)
+                    v = np.float32(src_i[k])
+                    good = src_m[k] and np.isfinite(v)
+                    dst_i[k] = (v - m32) * s32 if good else np.float32(0.0)
                     dst_m[k] = good
                 if with_label:
                     src_l, dst_l = fl[s0: s0 + n], out_label[r, c0: c0 + n]
@@ -140,8 +141,9 @@ def _fill(row_ptr, col, length, src, step, image, label, mask, mean, scale, out_
                 dst_i, dst_m = out_image[r, c0: c0 + n], out_mask[r, c0: c0 + n]
                 for k in range(n):
                     j = s0 + k * st
-                    good = fm[j] and np.isfinite(fi[j])
-                    dst_i[k] = (fi[j] - m32) * s32 if good else np.float32(0.0)
+                    v = np.float32(fi[j])
+                    good = fm[j] and np.isfinite(v)
+                    dst_i[k] = (v - m32) * s32 if good else np.float32(0.0)
                     dst_m[k] = good
                 if with_label:
                     dst_l = out_label[r, c0: c0 + n]
@@ -188,13 +190,15 @@ class CanvasPlan:
              label: np.ndarray | None = None, out_label: np.ndarray | None = None,
              mean: float = 0.0, scale: float = 1.0) -> None:
         """Write (slab − mean)·scale, the good-pixel mask and (optionally) the label into the
-        canvases (float32, bool, uint8; C-contiguous, shape `size`)."""
+        canvases (float32, bool, uint8; C-contiguous, shape `size`). The slab may be float32 or
+        a store's integers (int16, int32: read as they are, so pass mean and scale in steps)."""
         for name, a in (("slab", slab), ("mask", mask), ("label", label)):
             if a is not None and a.shape != self.slab_shape:
                 raise ValueError(f"{name} has shape {a.shape}, expected the slab shape {self.slab_shape}")
         no_label = np.zeros(0, np.uint8)
+        keep = slab.dtype in (np.float32, np.int16, np.int32)
         _fill(self.row_ptr, self.col, self.length, self.src, self.step,
-              np.ascontiguousarray(slab, dtype=np.float32),
+              np.ascontiguousarray(slab, dtype=slab.dtype if keep else np.float32),
               no_label if label is None else np.ascontiguousarray(label, dtype=np.uint8),
               np.ascontiguousarray(mask, dtype=np.bool_), float(mean), float(scale), out_image, out_label if out_label is not None else
               np.empty(self.size, np.uint8), out_mask)

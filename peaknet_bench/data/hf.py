@@ -17,6 +17,7 @@ dtype and attribute (the tests compare the stores file by file).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -25,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from peaknet_bench.data.store import CRYSTAL_STRINGS, FRAME_COLUMNS, CrystalTable, FrameRecord, Store, StoreWriter
+from peaknet_bench.data.store import (
+    CRYSTAL_STRINGS, FRAME_COLUMNS, CrystalTable, FrameRecord, ImageEncoding, Store, StoreWriter,
+)
 from peaknet_bench.errors import InputError
 from peaknet_bench.util.atomic import write_text_atomic
 
@@ -89,7 +92,8 @@ def export_hf(store_path: str | os.PathLike, out: str | os.PathLike) -> Path:
     from peaknet_bench.data.store import atomic_dir
 
     store = Store(store_path)
-    sidecar = {"root": store.attrs, "groups": {d: store.group_attrs(d) for d in store.detectors}}
+    sidecar = {"root": store.attrs, "groups": {d: store.group_attrs(d) for d in store.detectors},
+               "image_encoding": {d: dataclasses.asdict(store.image_encoding(d)) for d in store.detectors}}
     # A private, throw-away builder cache: `from_generator` fingerprints its arguments (here
     # only the store path), so the shared cache would serve stale rows after a rebuild.
     with tempfile.TemporaryDirectory(prefix="peaknet-hf-") as cache, \
@@ -157,6 +161,7 @@ def import_hf(hf_path: str | os.PathLike, out: str | os.PathLike, *, overwrite: 
                      provenance=root.get("provenance", {}), overwrite=overwrite) as writer:
         for det in root["detectors"]:
             geometry = geometry_from_text(sidecar["groups"][det]["geometry"], source=f"{hf_path}/{SIDECAR}")
+            encoding = ImageEncoding(**sidecar.get("image_encoding", {}).get(det, {}))
             # numpy format for the big arrays only: it would cast float64 lists to float32.
             ds = dd[det].with_format("numpy", columns=["image", "label", "mask"], output_all_columns=True)
             dtypes = _numpy_dtypes(dd[det].features)
@@ -166,5 +171,5 @@ def import_hf(hf_path: str | os.PathLike, out: str | os.PathLike, *, overwrite: 
                 fixed = {k: scalars.pop(k) for k in FRAME_COLUMNS}
                 writer.append(det, geometry, FrameRecord(
                     image=row["image"], label=row["label"], mask=row["mask"], crystals=crystals,
-                    peaks=peaks, extra=scalars, **fixed))
+                    peaks=peaks, extra=scalars, encoding=encoding, **fixed))
     return Path(out)

@@ -15,6 +15,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -329,7 +330,8 @@ def summarize(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- card + Croissant
 FEATURES = {
-    "image": "float32 (ss, fs) detector slab in ADU; assemble with the group's CrystFEL geometry",
+    "image": "(ss, fs) detector slab: the detector's integers (int16/int32; value = integer × the array's "
+             "adc_step, in ADU) or float32; assemble with the group's CrystFEL geometry",
     "label": "uint8 (ss, fs) peak label mask (0 background, >0 peak pixels) from the data engine",
     "mask": "bool (ss, fs) good-pixel mask (True = usable)",
     "frames/*": "per frame: event, experiment, split, photon_energy_ev, clen_m, seed, index, "
@@ -345,7 +347,39 @@ FEATURES = {
 }
 
 
-def dataset_card(recipe: Recipe, summary: dict[str, Any], manifest: dict[str, Any]) -> str:
+def storage_table(manifest: dict[str, Any], groups: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Bytes per frame of each detector group (image, label, mask chunks) from the manifest's
+    file sizes; `groups` maps a detector to its slab shape and image dtype."""
+    rows = []
+    for det, info in sorted(groups.items()):
+        sizes = {name: [f["size"] for f in manifest["files"] if f["path"].startswith(f"data.zarr/{det}/{name}/c/")]
+                 for name in ("image", "label", "mask")}
+        n = max(len(sizes["image"]), 1)
+        pixels = int(np.prod(info["slab_shape"]))
+        rows.append({"detector": det, "frames": len(sizes["image"]), "megapixels": pixels / 1e6,
+                     "dtype": info["dtype"], **{f"{k}_mb": sum(v) / n / 1e6 for k, v in sizes.items()},
+                     "float32_mb": 4 * pixels / 1e6})
+    return rows
+
+
+def power_statement(summary: dict[str, Any]) -> str:
+    """What the benchmark splits can tell apart: the 95 % yield interval half-width at a 50 %
+    yield (its widest) and the smallest yield difference between two entries that is
+    significant at 95 % when their frame outcomes are independent (paired comparisons on the
+    same frames, as `regress` makes, detect smaller ones)."""
+    lines = ["| split | frames | 95 % interval half-width at 50 % yield | smallest significant difference |",
+             "|---|---|---|---|"]
+    for split, per in summary["splits"].items():
+        if split not in ("test", "test_ood"):
+            continue
+        n = sum(per.values())
+        half = 1.96 * math.sqrt(0.25 / n) * 100
+        lines.append(f"| {split} | {n} | ±{half:.1f} points | {half * math.sqrt(2):.1f} points |")
+    return "\n".join(lines)
+
+
+def dataset_card(recipe: Recipe, summary: dict[str, Any], manifest: dict[str, Any],
+                 storage: list[dict[str, Any]] | None = None) -> str:
     """README.md with a Hugging Face style YAML header."""
     header = {
         "pretty_name": recipe.name,
@@ -415,6 +449,12 @@ Engine settings: `{json.dumps(recipe.engine, sort_keys=True)}`
 
 Total {summary['n_frames']} frames, {manifest['n_files']} files, {manifest['total_bytes'] / 1e6:.1f} MB.
 
+## Storage and statistical power
+
+""" + _storage_rows(storage or []) + f"""
+
+{power_statement(summary)}
+
 ## Use
 
 ```python
@@ -432,6 +472,16 @@ loader = ds.loader(batch_size=8, num_workers=2, shuffle=True)
 
 {recipe.license}
 """
+
+
+def _storage_rows(storage: list[dict[str, Any]]) -> str:
+    if not storage:
+        return ""
+    rows = ["| detector | frames | slab (Mpx) | image dtype | MB per frame: image / label / mask | float32 slab (MB) |",
+            "|---|---|---|---|---|---|"]
+    rows += [f"| {r['detector']} | {r['frames']} | {r['megapixels']:.2f} | {r['dtype']} | "
+             f"{r['image_mb']:.2f} / {r['label_mb']:.3f} / {r['mask_mb']:.3f} | {r['float32_mb']:.1f} |" for r in storage]
+    return "\n".join(rows)
 
 
 def croissant(recipe: Recipe, manifest: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:

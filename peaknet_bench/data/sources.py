@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from peaknet_bench.data.manifest import ExperimentEntry, Recipe
-from peaknet_bench.data.store import CrystalTable, FrameRecord
+from peaknet_bench.data.store import CrystalTable, FrameRecord, ImageEncoding
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import PeakList
 
@@ -100,6 +100,8 @@ def simulated_records(recipe: Recipe, entry: ExperimentEntry, splits: list[str])
     geometry = sim.geometry
     detector = _detector_group(experiment)
     finder = Peakfinder8(pf8_params, geometry)
+    max_adu = sim.detector.max_adu  # the readout saturates at ±max_adu
+    encoding = ImageEncoding.for_range(experiment.detector.adc_step_adu, -max_adu, max_adu)
     indexer = None
     if mode == "indexer":
         from peaknet_bench.index.builtin import BuiltinIndexer
@@ -131,6 +133,7 @@ def simulated_records(recipe: Recipe, entry: ExperimentEntry, splits: list[str])
                        "fitted": _rows(batch.fitted, k), "truth": _truth_table(f.truth)},
                 extra={"n_matched": int(ft["n_matched"][k]), "n_accepted": int(ft["n_accepted"][k]),
                        "is_hit": bool(f.truth.is_hit), "n_foundable": int(f.truth.n_foundable)},
+                encoding=encoding,
             )
 
 

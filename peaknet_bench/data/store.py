@@ -4,7 +4,9 @@ Layout of ``data.zarr`` (see docs/datasets.md for the reasoning)::
 
     zarr.json                   root attrs: format, name, version, detectors, splits, provenance
     <detector>/zarr.json        group attrs: CrystFEL geometry text, slab and assembled shapes
-    <detector>/image            (n, ss, fs) float32, chunk (1, ss, fs), Blosc zstd + bitshuffle
+    <detector>/image            (n, ss, fs) the detector's integers (int16/int32, attribute
+                                adc_step: value = integer × adc_step) or float32; chunk (1, ss, fs),
+                                Blosc zstd + bitshuffle
     <detector>/label            (n, ss, fs) uint8 (0 = background, k > 0 = peak class)
     <detector>/mask             (n, ss, fs) bool, True = good pixel
     <detector>/frames/<col>     (n,) one value per frame: event, photon_energy_ev, clen_m,
@@ -110,11 +112,52 @@ class CrystalTable:
         return int(self.cell.shape[0])
 
 
+@dataclass(frozen=True)
+class ImageEncoding:
+    """How a group stores its images: the detector's integers and their step, or float32.
+
+    Real detectors deliver integers (photon counts, ADC units); stored as such with bitshuffle
+    they compress several times better than float32 and decode faster. `adc_step` is a power
+    of two, so integer × step is exact in float32 and a loader can fold it into its z-score.
+    """
+
+    dtype: str = "float32"  # float32, int16 or int32
+    adc_step: float = 1.0
+
+    @classmethod
+    def for_range(cls, adc_step: float | None, low: float, high: float) -> "ImageEncoding":
+        """The smallest signed integer type holding [low, high] in steps (float32 without a step)."""
+        if adc_step is None:
+            return cls()
+        lo, hi = low / adc_step, high / adc_step
+        dtype = "int16" if -32768 <= lo and hi <= 32767 else "int32"
+        return cls(dtype, float(adc_step))
+
+    @property
+    def is_integer(self) -> bool:
+        return self.dtype != "float32"
+
+    def encode(self, image: np.ndarray, where: str) -> np.ndarray:
+        """The stored array of a float slab; an error when a value is not a whole number of
+        steps inside the type's range (the encoding must be lossless; −0.0 reads back as 0)."""
+        image = np.asarray(image, dtype=np.float32)
+        if not self.is_integer:
+            return image
+        steps = image / np.float32(self.adc_step)  # exact: a power of two
+        info = np.iinfo(self.dtype)
+        ok = np.isfinite(steps) & (steps == np.rint(steps)) & (steps >= info.min) & (steps <= info.max)
+        if not ok.all():
+            k = int(np.argmin(ok))
+            raise InputError(None, where, f"image value {float(image.reshape(-1)[k])!r} is not a whole number of "
+                                          f"adc_step {self.adc_step} within {self.dtype} (the group's image encoding)")
+        return steps.astype(self.dtype)
+
+
 @dataclass
 class FrameRecord:
     """Everything the store keeps about one frame (slab arrays + metadata + ragged tables)."""
 
-    image: np.ndarray  # (ss, fs) float32 slab
+    image: np.ndarray  # (ss, fs) float32 slab (whole multiples of `encoding.adc_step` for integer storage)
     label: np.ndarray  # (ss, fs) uint8 slab label
     mask: np.ndarray  # (ss, fs) bool, True = good
     event: str
@@ -131,6 +174,7 @@ class FrameRecord:
     crystals: CrystalTable = field(default_factory=CrystalTable.empty)
     peaks: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # table -> column -> (n, ...)
     extra: dict[str, Any] = field(default_factory=dict)  # more scalar columns (float, int, bool, str)
+    encoding: ImageEncoding = field(default_factory=ImageEncoding)  # how the group stores images
 
     def scalars(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in FRAME_COLUMNS}
@@ -251,9 +295,10 @@ def _fill_value(dtype: np.dtype) -> Any:
 class _GroupBuffer:
     """Per-detector state of a writer: open image arrays plus in-memory tables."""
 
-    def __init__(self, group, geometry: Geometry) -> None:
+    def __init__(self, group, geometry: Geometry, encoding: ImageEncoding) -> None:
         self.group = group
         self.geometry = geometry
+        self.encoding = encoding
         self.slab_shape = geometry.slab_shape
         self.n = 0
         self.scalars: dict[str, list] = {}
@@ -261,11 +306,13 @@ class _GroupBuffer:
         self.crystals: list[CrystalTable] = []
         self.peaks: dict[str, list[dict[str, np.ndarray] | None]] = {}
         self.arrays = {}
-        for name, dtype in (("image", np.float32), ("label", np.uint8), ("mask", np.bool_)):
+        for name, dtype in (("image", np.dtype(encoding.dtype)), ("label", np.uint8), ("mask", np.bool_)):
             self.arrays[name] = group.create_array(
                 name, shape=(0, *self.slab_shape), chunks=(1, *self.slab_shape), dtype=dtype,
                 compressors=_compressor(dtype), fill_value=0, write_data=True,
             )
+        if encoding.is_integer:
+            self.arrays["image"].attrs["adc_step"] = encoding.adc_step
 
 
 class StoreWriter:
@@ -312,7 +359,7 @@ class StoreWriter:
             self._atomic_cm.__exit__(exc_type or RuntimeError, exc or RuntimeError("aborted"), tb)
 
     # -------------------------------------------------------------- appending
-    def add_detector(self, detector: str, geometry: Geometry) -> None:
+    def add_detector(self, detector: str, geometry: Geometry, encoding: ImageEncoding = ImageEncoding()) -> None:
         """Declare a detector group (done implicitly by the first `append` for it)."""
         if detector in self.groups:
             return
@@ -327,25 +374,28 @@ class StoreWriter:
             # Beam position (lab x = y = 0) in the assembled image, (row, col): used to centre crops.
             "beam_rc": [float(asm.y_max), float(-asm.x_min)],
         })
-        self.groups[detector] = _GroupBuffer(group, geometry)
+        self.groups[detector] = _GroupBuffer(group, geometry, encoding)
 
     def append(self, detector: str, geometry: Geometry, record: FrameRecord) -> int:
         """Append one frame; returns its index within the detector group."""
         if self._closed:
             raise RuntimeError("writer is closed")
-        self.add_detector(detector, geometry)
+        self.add_detector(detector, geometry, record.encoding)
         g = self.groups[detector]
         where = f"{detector} frame {g.n} ({record.event})"
         if geometry is not g.geometry and geometry != g.geometry:
             raise InputError(None, where, "geometry differs from the one this detector group was created with "
                                           "(one group holds one geometry; use another group name)")
+        if record.encoding != g.encoding:
+            raise InputError(None, where, f"image encoding {record.encoding} differs from the group's {g.encoding}")
         shape = g.slab_shape
-        arrays = {"image": (record.image, np.float32), "label": (record.label, np.uint8), "mask": (record.mask, np.bool_)}
+        arrays = {"image": (record.image, None), "label": (record.label, np.uint8), "mask": (record.mask, np.bool_)}
         for name, (value, dtype) in arrays.items():
             value = np.asarray(value)
             if value.shape != shape:
                 raise InputError(None, where, f"{name} has shape {value.shape}, expected the slab shape {shape}")
-            g.arrays[name].append(value.astype(dtype, copy=False)[None], axis=0)
+            value = g.encoding.encode(value, where) if dtype is None else value.astype(dtype, copy=False)
+            g.arrays[name].append(value[None], axis=0)
         if record.split not in SPLITS:
             raise InputError(None, where, f"split {record.split!r} is not one of {SPLITS}")
         n_good, mean, std = good_moments(np.ascontiguousarray(record.image, dtype=np.float32),
@@ -543,8 +593,29 @@ class Store:
     def _array(self, detector: str, name: str):
         return self._cached(("arr", detector, name), lambda: self.group(detector)[name])
 
+    def image_encoding(self, detector: str) -> ImageEncoding:
+        """How the group stores its images (float32 in stores written before integer storage)."""
+        def load():
+            arr = self._array(detector, "image")
+            if arr.dtype == np.float32:
+                return ImageEncoding()
+            return ImageEncoding(str(arr.dtype), float(arr.attrs.get("adc_step", 1.0)))
+        return self._cached(("encoding", detector), load)
+
     def image(self, detector: str, i: int, out: np.ndarray | None = None) -> np.ndarray:
         """Frame i's (ss, fs) float32 slab (decoded into `out` when given)."""
+        enc = self.image_encoding(detector)
+        if not enc.is_integer:
+            return self._frame_chunk(detector, "image", i, out)
+        raw = self.image_raw(detector, i)
+        if out is None:
+            out = np.empty(raw.shape, np.float32)
+        np.multiply(raw, np.float32(enc.adc_step), out=out, casting="unsafe")
+        return out
+
+    def image_raw(self, detector: str, i: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Frame i's slab as stored: the detector's integers (value = integer × adc_step, see
+        `image_encoding`) or float32. Loaders fold the step into their scaling."""
         return self._frame_chunk(detector, "image", i, out)
 
     def label(self, detector: str, i: int, out: np.ndarray | None = None) -> np.ndarray:
@@ -701,7 +772,7 @@ class Store:
             image=self.image(detector, i), label=self.label(detector, i), mask=self.mask(detector, i),
             crystals=self.crystals(detector, i),
             peaks={t: self.peaks(detector, i, t) for t in self.peak_tables(detector)},
-            extra=scalars, **fixed,
+            extra=scalars, encoding=self.image_encoding(detector), **fixed,
         )
 
     def iter_records(self) -> Iterator[tuple[str, FrameRecord]]:

@@ -131,27 +131,31 @@ class PeakNetDataset(Dataset):
                 self._scratch[detector] = CanvasPlan.build(self.store.assembler(detector), self.config.size, off)
             plan = self._scratch[detector]
             shape = plan.slab_shape
-            self._scratch[key] = (plan, np.empty(shape, np.float32), np.empty(shape, np.uint8), np.empty(shape, np.bool_))
+            stored = np.dtype(self.store.image_encoding(detector).dtype)
+            self._scratch[key] = (plan, np.empty(shape, stored), np.empty(shape, np.uint8), np.empty(shape, np.bool_))
         return self._scratch[key]
 
-    def _zscore(self, detector: str, j: int, slab: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    def _zscore(self, detector: str, j: int, slab: np.ndarray, mask: np.ndarray, step: float) -> tuple[float, float]:
+        """(mean, 1/σ) of the frame in its float units."""
         if not self.config.normalize:
             return 0.0, 1.0
         f = self.store.frames(detector)
         if "image_mean" in f:  # computed by the store writer
             return float(f["image_mean"][j]), zscore_scale(float(f["image_std"][j]))
         _, mean, std = good_moments(slab, mask)
-        return mean, zscore_scale(std)
+        return mean * step, zscore_scale(std * step)
 
     def _fill(self, i: int, image: torch.Tensor, label: torch.Tensor, mask: torch.Tensor) -> dict[str, Any]:
         """Item i into (1, H, W) / (H, W) / (H, W) output tensors; returns its metadata."""
         detector, j = self.items[i]
         store = self.store
         plan, slab, slab_label, slab_mask = self._detector(detector)
-        store.image(detector, j, out=slab)
+        store.image_raw(detector, j, out=slab)  # the stored integers (or float32): no conversion pass
         store.label(detector, j, out=slab_label)
         store.mask(detector, j, out=slab_mask)
-        mean, scale = self._zscore(detector, j, slab, slab_mask)
+        step = store.image_encoding(detector).adc_step
+        mean, scale = self._zscore(detector, j, slab, slab_mask, step)
+        mean, scale = mean / step, scale * step  # (v·step − mean)·scale, bit for bit: step is a power of two
         k, flip = self._augmentation(i)
         direct = not (k or flip) and label.dtype == torch.uint8
         if direct:

@@ -88,9 +88,17 @@ class DetectorSpec:
     beamstop_arm_width_mm: float = 0.8  # 0: no holder arm
     beamstop_arm_angle_deg: float = 200.0  # direction of the arm in the lab xy plane
     beamstop_transmission: float = 0.005
+    # The readout's quantum (ADU): each pixel is rounded to a whole number of steps, as the
+    # ADC (or a photon-converting pipeline) delivers integers. A power of two, so that
+    # integer × step is exact in float32 and stores keep the integers; None: float readout.
+    adc_step_adu: float | None = None
 
     def validate(self, check: _Check) -> None:
         check(isinstance(self.geometry, str) and bool(self.geometry), "geometry", "a preset name or .geom path")
+        if self.adc_step_adu is not None:
+            step = float(self.adc_step_adu)
+            check(step > 0 and math.frexp(step)[0] == 0.5, "adc_step_adu", "a power of two (1, 0.5, 0.03125, ...)",
+                  self.adc_step_adu)
         check.positive(self, "clen_m")
         if self.adu_per_photon is not None:
             check.positive(self, "adu_per_photon")

@@ -218,13 +218,15 @@ def apply_noise(
     hot_adu: float,
     max_adu: float,
     key: int,
+    adc_step: float | None = None,
 ) -> np.ndarray:
     """Noisy detector readout in ADU (float32, same shape as `photons`).
 
     `photons` is the noiseless expected photon count per pixel, `gain_adu` the ADU per
     photon of each pixel (gain variation included; 0 in gaps and under an opaque mask),
     `pixel_class` 0 good, 1 dead, 2 hot, 3 bad ASIC. `key` (uint64) selects the random
-    stream; the same key gives the same bytes on any number of threads.
+    stream; the same key gives the same bytes on any number of threads. `adc_step` (a
+    power of two) rounds every pixel to a whole number of steps, as a detector's ADC does.
     """
     out = np.empty(photons.shape, dtype=np.float32)
     _noise_kernel(
@@ -232,6 +234,12 @@ def apply_noise(
         np.ascontiguousarray(pixel_class, np.uint8).reshape(-1), np.float32(read_noise_adu), float(hot_adu),
         float(max_adu), np.uint64(key), _ZIG_K, _ZIG_W, _ZIG_F, _ZIG_K32, _ZIG_W32, out.reshape(-1),
     )
+    if adc_step is not None:  # the ADC saturates both ways; exact power-of-two scalings around rint
+        np.clip(out, -max_adu, max_adu, out=out)
+        out *= np.float32(1.0 / adc_step)
+        np.rint(out, out=out)
+        out *= np.float32(adc_step)
+        out += np.float32(0.0)  # −0.0 → +0.0: an ADC has one zero
     return out
 
 

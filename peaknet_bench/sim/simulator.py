@@ -245,7 +245,7 @@ class Simulator:
         det = self.detector
         exp = self.experiment
         data = apply_noise(photons, det.gain_adu, det.pixel_class, exp.detector.read_noise_adu, 0.2 * det.max_adu,
-                           det.max_adu, noise_key)
+                           det.max_adu, noise_key, exp.detector.adc_step_adu)
         return Frame(
             data=data, mask=det.mask.copy(), geometry=det.geometry, photon_energy_ev=exp.beam.photon_energy_ev,
             clen_m=exp.detector.clen_m, event=f"//{int(index)}", truth=truth,
