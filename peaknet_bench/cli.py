@@ -70,6 +70,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("peaknet-bench: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if not _interrupted(exc):
+            raise
+        print("peaknet-bench: interrupted", file=sys.stderr)
+        return 130
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether Ctrl-C caused `exc`: a KeyboardInterrupt that arrives while compiled code (numba,
+    a C extension) runs surfaces as a SystemError ("returned a result with an exception
+    set") or another error whose cause or context is the KeyboardInterrupt."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 if __name__ == "__main__":

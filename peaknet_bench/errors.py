@@ -31,3 +31,8 @@ class InputError(ValueError):
         parts = [p for p in (source, where) if p]
         prefix = ": ".join(str(p) for p in parts)
         super().__init__(f"{prefix}: {message}" if prefix else message)
+
+    def __reduce__(self):
+        # Pickle by the three parts: the default (one formatted message) cannot rebuild this
+        # exception, so Ray would report "Failed to deserialize exception" instead of it.
+        return (type(self), (self.source, self.where, self.message))

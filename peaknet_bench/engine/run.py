@@ -464,16 +464,12 @@ def _batch_task_fn(job: EngineJob, start: int, stop: int, path: str, chunk: int,
 def _run_ray(job, out: Path, todo: list[int], spans, options: RunOptions, record, pbar) -> None:
     import ray
 
-    started_here = False
-    if not ray.is_initialized():
-        kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
-        if options.address:
-            kw["address"] = options.address
-        elif options.num_cpus:
-            kw["num_cpus"] = options.num_cpus
-        ray.init(**kw)
-        started_here = True
-    try:
+    from peaknet_bench.util.raysession import ray_session
+
+    kw: dict[str, Any] = {"log_to_driver": False}
+    if not options.address and options.num_cpus:
+        kw["num_cpus"] = options.num_cpus
+    with ray_session(options.address, **kw):
         fit_task = ray.remote(num_cpus=1, max_retries=options.max_retries)(_fit_task_fn)
         batch_task = ray.remote(num_cpus=1, max_retries=options.max_retries)(_batch_task_fn)
         job_ref = ray.put(job)
@@ -491,6 +487,3 @@ def _run_ray(job, out: Path, todo: list[int], spans, options: RunOptions, record
                 record(b, ray.get(ref))
                 s, e = spans[b]
                 pbar.update(e - s)
-    finally:
-        if started_here:
-            ray.shutdown()

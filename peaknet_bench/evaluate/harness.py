@@ -21,6 +21,7 @@ reassembled in order, so the results file is the same apart from timings and tim
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 import os
@@ -349,15 +350,12 @@ def evaluate(method: MethodSpec, source, config: EvalConfig = EvalConfig(), cell
     cell = cell or source.cell
     indexer = build_indexer(config.indexer, cell, config.indexer_options)
     use_ray = config.workers > 1 or config.address is not None
-    started_ray = False
-    if use_ray and len(source):
-        import ray
+    with contextlib.ExitStack() as stack:
+        if use_ray and len(source):
+            from peaknet_bench.util.raysession import ray_session
 
-        if not ray.is_initialized():
-            kw = {"address": config.address} if config.address else {"num_cpus": config.workers, "include_dashboard": False}
-            ray.init(log_to_driver=False, configure_logging=False, **kw)
-            started_ray = True
-    try:
+            stack.enter_context(ray_session(config.address, log_to_driver=False,
+                                            **({} if config.address else {"num_cpus": config.workers})))
         found, find_wall = _find_all(source, method, config, use_ray)
         hits = [f for f in found if len(f.peaks) >= config.min_peaks]
         t0 = time.perf_counter()
@@ -367,11 +365,6 @@ def evaluate(method: MethodSpec, source, config: EvalConfig = EvalConfig(), cell
             chunk_size=config.chunk_size, show_progress=config.show_progress,
         ) if hits else []
         index_s = time.perf_counter() - t0
-    finally:
-        if started_ray:
-            import ray
-
-            ray.shutdown()
     by_pos = {f.position: lat for f, lat in zip(hits, lattices)}
     outcomes = [_outcome(f, by_pos.get(f.position, []), config) for f in found]
     r = rates(outcomes)

@@ -91,14 +91,9 @@ def index_frames(
 def _index_with_ray(peak_lists, geometry, energies, clens, indexer, workers, address, chunk_size, show_progress):
     import ray
 
-    started = False
-    if not ray.is_initialized():
-        if address is None:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        else:
-            ray.init(address=address, log_to_driver=False, configure_logging=False)
-        started = True
-    try:
+    from peaknet_bench.util.raysession import ray_session
+
+    with ray_session(address, log_to_driver=False, **({} if address else {"num_cpus": workers})):
         task = ray.remote(num_cpus=1)(_index_chunk)
         indexer_ref = ray.put(indexer)
         geometry_ref = ray.put(geometry)
@@ -117,6 +112,3 @@ def _index_with_ray(peak_lists, geometry, energies, clens, indexer, workers, add
                     results[start:stop] = ray.get(ref)
                     pbar.update(stop - start)
         return results  # type: ignore[return-value]
-    finally:
-        if started:
-            ray.shutdown()

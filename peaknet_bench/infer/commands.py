@@ -92,10 +92,9 @@ def _source(args: argparse.Namespace):
 
 
 def run_infer(args: argparse.Namespace) -> int:
-    import ray
-
-    from peaknet_bench.infer.config import RunnerConfig, check_model_spec
+    from peaknet_bench.infer.config import RunnerConfig
     from peaknet_bench.infer.pipeline import Pipeline, PipelineConfig
+    from peaknet_bench.util.raysession import ray_session
     from peaknet_bench.util.output import emit, table
 
     device = args.device
@@ -115,16 +114,9 @@ def run_infer(args: argparse.Namespace) -> int:
                             prefix=args.prefix, hit_min_peaks=args.hit_min_peaks, resume=args.resume,
                             monitor_interval_s=args.monitor_interval)
     source = _source(args)
-    check_model_spec(args.model)  # before Ray starts: a typo costs no cluster start-up
-    started = False
-    if not ray.is_initialized():
-        ray.init(address=args.address, include_dashboard=False, configure_logging=False, log_to_driver=True)
-        started = True
-    try:
-        summary = Pipeline(source, args.model, args.outdir, runner, config).run()
-    finally:
-        if started:
-            ray.shutdown()
+    pipeline = Pipeline(source, args.model, args.outdir, runner, config)  # checks the model before Ray starts
+    with ray_session(address=args.address, log_to_driver=True):
+        summary = pipeline.run()
     emit(summary, _human(summary, table), args.json)
     return 130 if summary["interrupted"] else 0
 

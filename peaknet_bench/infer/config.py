@@ -55,8 +55,10 @@ class RunnerConfig:
 
 
 def check_model_spec(model: Any) -> None:
-    """Fail early, in the calling process, on a model that cannot load: a missing checkpoint
-    or ONNX file, or an unknown registry name (raises InputError). Modules pass."""
+    """Fail early, in the calling process, on a model that cannot load: a missing, corrupt or
+    mismatched checkpoint, a missing ONNX file, or an unknown registry name (raises
+    InputError). Modules pass. A worker that fails instead reports it inside a long Ray
+    error."""
     if not isinstance(model, (str, os.PathLike)):
         return
     p = Path(model)
@@ -65,9 +67,9 @@ def check_model_spec(model: Any) -> None:
             raise InputError(str(p), None, "ONNX model file not found")
         return
     if p.suffix == ".safetensors" or p.is_dir():
-        from peaknet_bench.models.peaknet import weights_file
+        from peaknet_bench.models.peaknet import load_model
 
-        weights_file(p)
+        load_model(p)  # the whole check (config, tensor names and shapes, finite values) here, not in a worker
         return
     from peaknet_bench.models.registry import get_config
 

@@ -172,13 +172,21 @@ class InferenceWorker:
     def __init__(self, model: Any, geometry, runner_config: RunnerConfig, fault: FaultInjection | None = None) -> None:
         from peaknet_bench.infer.model_runner import ModelRunner
 
-        self.runner = ModelRunner(model, geometry, runner_config)
+        # An exception raised here would reach the driver only as the text of Ray's
+        # ActorDiedError; kept and raised by `ready()` it arrives as itself (InputError intact).
+        self._init_error: BaseException | None = None
+        try:
+            self.runner = ModelRunner(model, geometry, runner_config)
+        except Exception as exc:
+            self._init_error = exc
         self.fault = fault
         self._locks = {stage: threading.Lock() for stage in ("prepare", "segment", "peaks")}
         self._count_lock = threading.Lock()
         self.batches = 0
 
     def ready(self) -> dict[str, Any]:
+        if self._init_error is not None:
+            raise self._init_error
         self.runner.warmup()
         return self.runner.describe()
 
@@ -361,6 +369,16 @@ def _actor_died(exc: BaseException) -> bool:
                             rex.OwnerDiedError))
 
 
+def _worker_error(exc: BaseException) -> BaseException:
+    """What made an inference worker fail to start, without Ray's wrapping: the worker's own
+    exception when Ray carries it, else the first line of Ray's message."""
+    inner = _unwrap(exc)
+    if inner is not exc:
+        return inner
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return RuntimeError(f"an inference worker could not start: {first}")
+
+
 def _unwrap(exc: BaseException) -> BaseException:
     """The user-level error inside a RayTaskError (InputError reaches the CLI intact)."""
     cause = getattr(exc, "cause", None)
@@ -449,14 +467,13 @@ class Pipeline:
     def run(self) -> dict[str, Any]:
         """Claim the output directory, run, write summary.json; the directory stays marked
         INCOMPLETE unless the run finished (not interrupted, no error)."""
-        import ray
+        from peaknet_bench.util.raysession import ray_session
 
-        if not ray.is_initialized():
-            ray.init(include_dashboard=False, configure_logging=False, log_to_driver=True)
         self.geometry = self.source.geometry()
         claim, done, existing, first_file = self._claim_output()
         try:
-            summary = self._run(done, first_file)
+            with ray_session(log_to_driver=True):  # a local Ray started here is also stopped here
+                summary = self._run(done, first_file)
             summary["resumed"] = {"frames": len(done), "files": existing}
             write_text_atomic(self.outdir / "summary.json", to_json(summary, indent=1) + "\n")
             if not summary["interrupted"]:
@@ -476,7 +493,14 @@ class Pipeline:
         t_start = time.perf_counter()
         workers = [self._new_worker(i) for i in range(cfg.n_workers)]
         # Model loading happens before the clock for throughput starts.
-        described = ray.get([w.actor.ready.remote() for w in workers])[0]
+        try:
+            described = ray.get([w.actor.ready.remote() for w in workers])[0]
+        except Exception as exc:  # the worker's own error (InputError for a bad model), not Ray's wrapper
+            for w in workers:
+                ray.kill(w.actor, no_restart=True)
+            frame_q.shutdown(force=True)
+            result_q.shutdown(force=True)
+            raise _worker_error(exc) from None
         src_cls = ray.remote(SourceActor).options(num_cpus=0, max_concurrency=2)
         sources = [src_cls.remote(self.source, done) for _ in range(cfg.n_sources)]
         writer_cls = ray.remote(WriterActor).options(num_cpus=0, max_concurrency=2)

@@ -499,9 +499,16 @@ class CXIReader:
         """Frame i's peak list (package convention: no half-pixel shift)."""
         if not self.has_peaks:
             raise self._err(f"{self.peak_group}/nPeaks", "missing: this file holds no peak lists")
-        block, r = self._peak_block(self._index(i))
+        i = self._index(i)
+        block, r = self._peak_block(i)
         n = int(block["nPeaks"][r])
         cols = {attr: (block[name][r, :n].astype(np.float64) if name in block else None) for name, attr in PEAK_COLUMNS}
+        for name, attr in PEAK_COLUMNS[:3]:  # positions and intensities: every consumer computes with them
+            bad = np.flatnonzero(~np.isfinite(cols[attr]))
+            if bad.size:
+                raise self._err(f"{self.peak_group}/{name} frame {i}",
+                                f"peak {int(bad[0])} of {n} is {cols[attr][bad[0]]} ({bad.size} non-finite value(s)); "
+                                "expected finite numbers")
         if self.geometry is not None:
             panel = self.geometry.panel_of(cols["fs"], cols["ss"])
         else:

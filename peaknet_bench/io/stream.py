@@ -323,6 +323,13 @@ def _parse_crystal(body: _Body, begin: int) -> tuple[StreamCrystal, int]:
     missing = [k for k in ("astar", "bstar", "cstar") if k not in vectors]
     if missing:
         raise body.error(begin, f"crystal without {', '.join(missing)} (expected 'astar = x y z nm^-1' lines)")
+    basis = np.stack([vectors["astar"], vectors["bstar"], vectors["cstar"]])
+    if not np.isfinite(basis).all():
+        raise body.error(begin, "crystal: astar, bstar, cstar must be finite numbers (got NaN or Inf)")
+    norms = np.linalg.norm(basis, axis=1)
+    if norms.min() == 0 or abs(np.linalg.det(basis)) <= 1e-9 * float(np.prod(norms)):
+        raise body.error(begin, "crystal: astar, bstar, cstar must be three non-zero, independent reciprocal "
+                                "vectors (got a zero or coplanar set)")
     if end == 0:  # a reflection table follows the header lines
         header_at = data.find(b"\n", refl) + 1
         values, panels, stop = _parse_table(body, header_at, "reflection", REFL_END)
@@ -419,7 +426,9 @@ class StreamReader:
                 log.warning("%s: geometry block not usable, peak panel indices set to -1 (%s)", self.path, exc)
         return self._geometry
 
-    def _panel_indices(self, names: list[str]) -> np.ndarray:
+    def _panel_indices(self, names: list[str], body=None, at: int = 0) -> np.ndarray:
+        """Panel indices of peak-table panel names; a name the stream's geometry does not define
+        is an error (naming the table's line), not a silent -1."""
         if not names or not names[0]:
             return np.full(len(names), -1, dtype=np.int32)
         if self._panel_lookup is None:
@@ -428,7 +437,13 @@ class StreamReader:
         lookup = self._panel_lookup
         if not lookup:
             return np.full(len(names), -1, dtype=np.int32)
-        return np.fromiter((lookup.get(n, -1) for n in names), dtype=np.int32, count=len(names))
+        out = np.fromiter((lookup.get(n, -1) for n in names), dtype=np.int32, count=len(names))
+        if (out < 0).any():
+            unknown = sorted({n for n, i in zip(names, out) if i < 0})
+            what = (f"peak table: panel(s) {unknown[:5]} are not in the stream's geometry "
+                    f"(panels: {list(lookup)[:5]}{' …' if len(lookup) > 5 else ''})")
+            raise body.error(at, what) if body is not None else InputError(str(self.path), "peak table", what)
+        return out
 
     # ------------------------------------------------------------------ chunks
     def __iter__(self) -> Iterator[StreamChunk]:
@@ -515,6 +530,9 @@ class StreamReader:
                     kw["indexed_by"] = value
                 elif key == "photon_energy_eV":
                     kw["photon_energy_ev"] = float(value)
+                    if not kw["photon_energy_ev"] > 0 or not np.isfinite(kw["photon_energy_ev"]):
+                        raise self._src.error(line_begin + k, f"{key}: expected a positive photon energy in eV, "
+                                                              f"got {value!r}")
                 elif key == "average_camera_length":
                     kw["clen_m"] = float(value.split()[0])
                 elif key == "num_peaks":
@@ -523,6 +541,8 @@ class StreamReader:
                     kw["peak_resolution_a"] = _resolution(value)
                 else:
                     kw["extra"].append(line)
+            except InputError:
+                raise
             except (ValueError, IndexError):
                 raise self._src.error(line_begin + k, f"{key}: expected {_EXPECTED.get(key, 'a number')}, got {value!r}") from None
         if filename is None:
@@ -534,7 +554,7 @@ class StreamReader:
             if values.shape[1] < 4:
                 raise body.error(header_at, "peak table: expected columns fs/px ss/px (1/d)/nm^-1 Intensity Panel")
             kw["peaks"] = PeakList(fs=values[:, 0] - HALF_PIXEL, ss=values[:, 1] - HALF_PIXEL,
-                                   panel=self._panel_indices(panels), intensity=values[:, 3])
+                                   panel=self._panel_indices(panels, body, header_at), intensity=values[:, 3])
             kw["peak_panel_names"] = panels
             kw["peak_inv_d_a"] = values[:, 2] / 10.0
             rest_at = stop + len(PEAKS_END)

@@ -104,13 +104,45 @@ def load_model(path: str | Path, config: str | ModelConfig | None = None, map_lo
     if config is None:
         if CONFIG_KEY not in meta:
             raise InputError(str(p), f"metadata.{CONFIG_KEY}", "no model config embedded; pass config=NAME")
-        cfg = ModelConfig.from_dict(json.loads(meta[CONFIG_KEY]), str(p))
+        try:
+            embedded = json.loads(meta[CONFIG_KEY])
+        except json.JSONDecodeError as exc:
+            raise InputError(str(p), f"metadata.{CONFIG_KEY}",
+                             f"the embedded model config is not valid JSON ({exc.msg} at character {exc.pos})") from None
+        if not isinstance(embedded, dict):
+            raise InputError(str(p), f"metadata.{CONFIG_KEY}", "expected a JSON object (the model config)")
+        cfg = ModelConfig.from_dict(embedded, str(p))
     else:
         cfg = get_config(config)
     model = build_model(cfg)
-    state = load_file(str(p), device=map_location)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise InputError(str(p), "tensors", f"weights do not match config {cfg.name!r}: "
-                         f"missing {missing[:5]}, unexpected {unexpected[:5]}")
+    try:
+        state = load_file(str(p), device=map_location)
+    except Exception as exc:  # truncated data, bad offsets: safetensors' own error types
+        raise InputError(str(p), "tensors", f"not readable ({exc})") from None
+    check_state(model, state, str(p), cfg.name)
+    model.load_state_dict(state, strict=True)
     return model.eval()
+
+
+def check_state(model: nn.Module, state: dict[str, torch.Tensor], source: str, config_name: str) -> None:
+    """Refuse weights that do not fit the model, before torch does so in a long traceback:
+    missing or unexpected tensors, tensors of another shape (teacher weights under a
+    student config), and non-finite values (a diverged or damaged checkpoint would
+    otherwise segment every frame as noise)."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        raise InputError(source, "tensors", f"weights do not match config {config_name!r}: "
+                         f"{len(missing)} missing (e.g. {missing[:3]}), {len(unexpected)} unexpected "
+                         f"(e.g. {unexpected[:3]}); were they saved from another model?")
+    shapes = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items() if state[k].shape != v.shape]
+    if shapes:
+        k, got, want = shapes[0]
+        raise InputError(source, f"tensor {k}", f"shape {got}, but config {config_name!r} expects {want} "
+                         f"({len(shapes)} tensor(s) differ; weights of another model size?)")
+    for k, v in state.items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            n = int((~torch.isfinite(v)).sum())
+            raise InputError(source, f"tensor {k}", f"{n} NaN/Inf value(s); refusing to load a damaged or "
+                             "diverged checkpoint")
