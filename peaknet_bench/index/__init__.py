@@ -1,4 +1,5 @@
-"""Indexers behind one interface: the built-in known-cell still indexer and CrystFEL's indexamajig.
+"""Indexers behind one interface and one registry: the built-in known-cell still indexer,
+CrystFEL's indexamajig and DIALS' dials.index (see registry.py).
 
 Public names are resolved lazily (see peaknet_bench.util.lazy) so that the CLI starts fast.
 """
@@ -6,17 +7,23 @@ Public names are resolved lazily (see peaknet_bench.util.lazy) so that the CLI s
 from peaknet_bench.util.lazy import lazy_exports
 
 _EXPORTS = {
-    "BuiltinConfig": "builtin",
+    "BuiltinConfig": "config",
     "BuiltinIndexer": "builtin",
     "CrystFELConfig": "crystfel",
     "CrystFELError": "crystfel",
     "CrystFELIndexer": "crystfel",
+    "DialsConfig": "dials",
+    "DialsError": "dials",
+    "DialsIndexer": "dials",
     "IndexedCrystal": "base",
+    "IndexerBackend": "registry",
     "Indexer": "base",
     "LatticeMatch": "validate",
     "compare_lattices": "validate",
     "index_frames": "batch",
-    "make_indexer": "batch",
+    "indexer_names": "registry",
+    "make_indexer": "registry",
+    "register_indexer": "registry",
     "peaks_to_q": "base",
     "distinct_peaks": "base",
     "prediction_rms_px": "base",

@@ -32,68 +32,13 @@ from peaknet_bench.errors import InputError
 from peaknet_bench.frame import PeakList
 from peaknet_bench.index._kernels import axis_scores, spin_scores
 from peaknet_bench.index.base import IndexedCrystal, distinct_peaks, peaks_to_q, prediction_rms_px, ray_directions
+from peaknet_bench.index.config import BuiltinConfig
 from peaknet_bench.index.cellfit import CellModel, orientation_of, refine_cell_and_orientation
 from peaknet_bench.index.significance import chance_probability, min_explained, significance
 from peaknet_bench.index.validate import compare_lattices
 from peaknet_bench.util import detmath as dm
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class BuiltinConfig:
-    """Every threshold of the built-in indexer (defaults follow SPEC-physics §7)."""
-
-    n_search_peaks: int = 140  # lowest-|q| peaks used for the axis and spin searches
-    n_directions: int = 10000  # Fibonacci half-sphere size of the axis search
-    axis_tolerance: float = 0.2  # |L·(q·u) − integer| for a peak to score
-    n_axis_candidates: int = 24  # best directions refined per cell length
-    axis_refine_tolerances: tuple[float, ...] = (0.2, 0.15, 0.1)
-    axis_length_tolerance: float = 0.08  # refined axis length must be within this of L
-    axis_duplicate_deg: float = 2.0  # refined axes closer than this are one axis
-    n_axes: int = 6  # refined axes taken into the spin search
-    n_spin_steps: int = 240
-    scale_from_axis: bool = True  # spin the target cell scaled to the refined axis length (distance errors)
-    spin_tolerance: float = 0.2  # all three fractional residuals below this
-    spin_excitation: float = 0.001  # Å⁻¹: extra along-ray slack of the spin score (small: it costs discrimination)
-    n_refine: int = 4  # best spin candidates refined
-    min_spin_score: float = 0.5  # refine only candidates scoring ≥ this × the inliers acceptance needs
-    candidate_duplicate_deg: float = 1.0  # a spin candidate this close to a refined one is skipped
-    stop_fraction: float = 0.9  # stop refining candidates once one explains this fraction of the peaks
-    max_excitation: float = 0.005  # Å⁻¹, bound on |excitation error| (≈1.7 × largest profile radius + bandwidth)
-    n_excitation_trials: int = 5  # lattice points tried along each peak's ray when assigning hkl
-    refine_tolerances: tuple[float, ...] = (0.3, 0.2, 0.15, 0.1)  # across-ray thresholds × |a*|min, shrinking
-    n_trim_refits: int = 2  # refits without the worst-fitting inliers (see _refine)
-    trim_cost_fraction: float = 0.5  # inliers costing more than this × the outlier cost are left out
-    full_fit_from_step: int = 1  # the cell fit starts from the fixed-cell solution after this step
-    full_refine_tolerances: tuple[float, ...] = (0.3, 0.2, 0.15, 0.1)  # assignment thresholds of the cell fit
-    position_sigma: float = 3e-4  # Å⁻¹, expected across-ray scatter (weights of the fits)
-    # Expected along-ray scatter: a floor in quadrature with mosaicity × |q| (a mosaic crystal's
-    # rocking width grows with |q|; this weighting decides the rotation about axes across the beam).
-    excitation_sigma: float = 3e-4  # Å⁻¹
-    mosaicity: float = 0.003  # rad
-    # cell refinement under the lattice symmetry (see index/cellfit.py)
-    fit_cell: bool = True  # refine the free cell parameters of the lattice type with the orientation
-    min_cell_fit_inliers: int = 10  # fewer explained peaks: the target cell is kept
-    cell_prior: float = 0.02  # prior σ of the free cell lengths, relative to the target
-    cell_prior_angle_deg: float = 1.0  # prior σ of the free cell angles
-    huber: float = 2.0  # across-ray residuals beyond this × position_sigma are down-weighted
-    max_length_change: float = 0.05  # refined cell lengths within 5 % of the target
-    max_angle_change_deg: float = 3.0  # refined angles within 3° of the target
-    # acceptance: significance against chance (see index/significance.py)
-    accept_tolerance: float = 0.1  # nominal across-ray inlier threshold × |a*|min (search and first fit)
-    tolerance_scale: float = 3.0  # final threshold = this × the robust σ of the lattice's across-ray residuals ...
-    min_accept_tolerance: float = 0.05  # ... kept within these bounds × |a*|min
-    max_accept_tolerance: float = 0.2
-    min_significance: float = 20.0  # −log10 P(a random orientation explains as many of the peaks)
-    min_inliers: int = 8  # distinct peaks a lattice must explain
-    min_fraction: float = 0.0  # optional: all lattices together explain at least this fraction (0: off)
-    min_peak_separation_px: float = 1.0  # closer peaks (slab pixels) are one piece of evidence
-    max_lattices: int = 4  # lattices searched per frame (explained peaks removed between searches)
-    min_domain_deg: float = 0.3  # a further lattice closer than this to an earlier one is its mosaic tail ...
-    max_tail_searches: int = 2  # ... whose peaks are set aside before searching again (at most this often)
-    domain_overlap_tolerance: float = 1.0  # a further lattice is significant on the peaks it explains outside
-    #   this × every earlier lattice's threshold (a second domain; one crystal's residual tail is not)
 
 
 @functools.lru_cache(maxsize=8)

@@ -13,26 +13,71 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "index", help="index peak lists (CXI) against a known cell and write a CrystFEL stream",
         description=(
-            "Index the peak lists of a CXI file with the built-in known-cell indexer (default) or "
-            "CrystFEL's indexamajig, and write a CrystFEL-format stream with peaks, crystals "
-            "(cell, astar/bstar/cstar) and predicted reflections."
+            "Index the peak lists of a CXI file with a backend of the indexer registry — the built-in "
+            "known-cell indexer (default), CrystFEL's indexamajig or DIALS' dials.index — and write a "
+            "CrystFEL-format stream with peaks, crystals (refined cell, astar/bstar/cstar) and predicted "
+            "reflections. The built-in indexer accepts a lattice by its significance against chance and "
+            "looks for further lattices (split crystals) among the peaks it leaves."
         ),
     )
     p.add_argument("peaks", help="CXI file with peak lists (/entry_1/result_1)")
     p.add_argument("--geom", required=True, help="detector geometry: CrystFEL .geom file or preset name")
     p.add_argument("--cell", required=True, help="target unit cell: CrystFEL .cell file (or PDB file with CRYST1)")
     p.add_argument("-o", "--output", default="indexed.stream", help="output stream (default: indexed.stream)")
-    p.add_argument("--indexer", choices=["builtin", "crystfel"], default="builtin", help="indexing backend (default: builtin)")
-    p.add_argument("--method", default="xgandalf", help="indexamajig --indexing method for --indexer crystfel (default: xgandalf)")
+    add_indexer_arguments(p)
     p.add_argument("-j", "--workers", type=int, default=1,
-                   help="parallel workers: Ray tasks for builtin, indexamajig -j for crystfel (default: 1)")
+                   help="parallel workers: Ray tasks for builtin, indexamajig -j for crystfel, dials.index runs "
+                        "for dials (default: 1)")
     p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray when --workers > 1)")
-    p.add_argument("--max-lattices", type=int, default=2, help="lattices searched per frame by the builtin indexer (default: 2)")
     p.add_argument("--min-peaks", type=int, default=0, help="a frame is a hit with at least this many peaks (default: 0, as CrystFEL)")
     p.add_argument("--limit", type=int, default=None, help="index only the first N frames (default: all)")
     p.add_argument("--no-predictions", action="store_true", help="do not write predicted reflections in the stream")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     p.set_defaults(handler=run_index)
+
+
+def add_indexer_arguments(p: argparse.ArgumentParser) -> None:
+    """--indexer NAME (from the registry), --method, and one option per threshold of the built-in
+    indexer, its default and help read from BuiltinConfig (defined once there)."""
+    from dataclasses import MISSING
+
+    from peaknet_bench.index.config import BuiltinConfig, option_fields
+    from peaknet_bench.index.registry import INDEXERS, indexer_names
+
+    names = indexer_names()
+    p.add_argument("--indexer", choices=names, default="builtin",
+                   help="indexing backend: " + "; ".join(f"{n}: {INDEXERS.get(n).description}" for n in names)
+                        + " (default: builtin)")
+    p.add_argument("--method", default=None,
+                   help="indexing method of the external backend: indexamajig --indexing for crystfel (default: "
+                        "xgandalf), indexing.method for dials (default: fft1d)")
+    group = p.add_argument_group("built-in indexer", "thresholds of the built-in indexer (BuiltinConfig); "
+                                 "--max-lattices also sets crystfel --multi and dials' multiple-lattice search")
+    for f in option_fields(BuiltinConfig):
+        default = f.default if f.default is not MISSING else None
+        flag = "--" + f.name.replace("_", "-")
+        help_ = f"{f.metadata.get('help', '')} (default: {default})".replace("%", "%%")
+        if isinstance(default, bool):
+            group.add_argument(flag, dest=f"builtin_{f.name}", action=argparse.BooleanOptionalAction, default=None,
+                               help=help_)
+        else:
+            group.add_argument(flag, dest=f"builtin_{f.name}", type=type(default), default=None, metavar="X", help=help_)
+
+
+def indexer_options(args: argparse.Namespace, name: str, workers: int = 1) -> dict[str, Any]:
+    """Config options of backend `name` from the parsed arguments (only what was given)."""
+    given = {k[len("builtin_"):]: v for k, v in vars(args).items() if k.startswith("builtin_") and v is not None}
+    if name == "builtin":
+        return given
+    lattices = given.get("max_lattices")
+    options: dict[str, Any] = {"cores": workers}
+    if getattr(args, "method", None):
+        options["method"] = args.method
+    if name == "crystfel" and lattices is not None:
+        options["multi"] = lattices > 1
+    if name == "dials" and lattices is not None:
+        options["max_lattices"] = lattices
+    return options
 
 
 def _predicted(result, geometry, energy: float, clen: float):
@@ -66,7 +111,8 @@ def run_index(args: argparse.Namespace) -> int:
     from peaknet_bench.crystal import format_cell, read_cell_file
     from peaknet_bench.errors import InputError
     from peaknet_bench.geometry import format_geom, load_geometry
-    from peaknet_bench.index.batch import index_frames, make_indexer
+    from peaknet_bench.index.batch import index_frames
+    from peaknet_bench.index.registry import make_indexer, require_available
     from peaknet_bench.io.cxi import CXIReader
     from peaknet_bench.io.stream import StreamChunk, StreamCrystal, StreamWriter
     from peaknet_bench.util.output import emit, table
@@ -76,14 +122,8 @@ def run_index(args: argparse.Namespace) -> int:
     cell = read_cell_file(args.cell)
     if args.workers < 1:
         raise InputError(None, "--workers", f"expected at least 1, got {args.workers}")
-    options: dict[str, Any]
-    if args.indexer == "builtin":
-        options = {"max_lattices": args.max_lattices}
-    else:
-        options = {"method": args.method, "cores": args.workers, "multi": args.max_lattices > 1}
-    indexer = make_indexer(args.indexer, cell, **options)
-    if args.indexer == "crystfel" and not indexer.available():
-        raise InputError(None, "--indexer crystfel", "indexamajig is not on PATH: install CrystFEL or use --indexer builtin")
+    indexer = make_indexer(args.indexer, cell, **indexer_options(args, args.indexer, args.workers))
+    require_available(indexer)
 
     with CXIReader(args.peaks, geometry) as reader:
         if not reader.has_peaks:
