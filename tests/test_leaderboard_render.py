@@ -28,6 +28,7 @@ from peaknet_bench.leaderboard.schema import Submission
 # name, indexed frames of 10, frames/s: B is dominated by A (slower and lower yield).
 ENTRIES = [("method-A", 8, 20.0), ("method-B", 6, 5.0), ("method-C", 3, 400.0), ("method-D", 9, 2.0)]
 REFERENCE = ("ceiling-E", 10, 9000.0)  # a reference point: shown, not ranked, not a point of the plot
+FORGED = ("claims-F", 10, 50.0)  # submitted with --no-recompute: the board never verified it
 
 
 def _results(name: str, n_indexed: int, fps: float, n: int = 10) -> Results:
@@ -58,12 +59,14 @@ def board(tmp_path_factory) -> Path:
 
     board = make_tiny_board(tmp_path_factory.mktemp("board"))
     bench = load_registry(board).benchmarks[0]
-    for name, k, fps in ENTRIES + [REFERENCE]:
+    for name, k, fps in ENTRIES + [REFERENCE, FORGED]:
         pred = board / f"{name}.cxi"
         write_peaks_cxi(pred, [PeakList.empty()], photon_energy_ev=9500.0, clen_m=0.04, events=[f"//{name}"])
-        data = make_submission(_results(name, k, fps).model_dump(mode="json"), pred, authors=["Tester <t@x>"],
+        results = _results(name, k, fps)
+        data = make_submission(results.model_dump(mode="json"), pred, authors=["Tester <t@x>"],
                                code_url="https://example.org/<code>", benchmark=bench, reference=name == REFERENCE[0])
-        add_entry(ValidationReport(submission=Submission.model_validate(data)), pred, board)
+        recomputed = None if name == FORGED[0] else results  # the board's recomputation agreed with the claim
+        add_entry(ValidationReport(submission=Submission.model_validate(data), recomputed=recomputed), pred, board)
     render_board(board)
     return board
 
@@ -82,13 +85,23 @@ def test_markdown_ranks_by_yield_and_links_entries(board):
     assert "| ref | [ceiling-E]" in md and "9,000" not in md
 
 
+def test_unverified_claims_never_rank_among_verified_entries(board):
+    """A 100 % yield claimed with --no-recompute sits below every verified entry, unranked."""
+    md = (board / "LEADERBOARD.md").read_text()
+    table = [line for line in md.splitlines() if line.startswith("| ") and "](submissions/" in line]
+    names = [re.search(r"\[([\w-]+)\]", r).group(1) for r in table]
+    assert names == ["method-D", "method-A", "method-B", "method-C", "claims-F", "ceiling-E"]
+    assert table[4].startswith("| unverified | [claims-F]") and table[4].rstrip().endswith("| – |")
+
+
 def test_html_is_self_contained_and_escaped(board):
     page = (board / "index.html").read_text()
     assert "<script src" not in page and "<link" not in page and "http://" not in page.replace("http://www.w3.org", "")
     assert "&lt;code&gt;" in page and "<code>\"" not in page  # user text is escaped
-    assert len(load_entries(board)) == 5
-    assert page.count('<tr data-id="') == 5 and page.count('<details id="entry-') == 5
-    assert page.count('class="pt"') == 4 and page.count('class="ref"') == 1  # the reference is a level line
+    assert len(load_entries(board)) == 6
+    assert page.count('<tr data-id="') == 6 and page.count('<details id="entry-') == 6
+    # the reference is a level line; the unverified claim is listed but not a point of the plot
+    assert page.count('class="pt"') == 4 and page.count('class="ref"') == 1
     svg = svg_plot([{"id": "x", "method": "x", "frames_per_second": None, "indexing_yield": 0.5}])
     assert "no entries with a throughput" in svg
 

@@ -87,21 +87,32 @@ def _md(text: Any) -> str:
     return "".join(out)
 
 
+def _standing(e: Entry) -> int:
+    """0: ranked (the board recomputed its metrics), 1: listed apart, unranked (claims the board
+    did not verify: `--no-recompute`), 2: a reference point."""
+    if e.submission.entry.reference:
+        return 2
+    return 0 if e.recomputed is not None else 1
+
+
 def group_entries(entries: list[Entry]) -> dict[str, list[Entry]]:
     groups: dict[str, list[Entry]] = defaultdict(list)
     for e in entries:
         groups[e.submission.benchmark_key].append(e)
-    # Ranked entries by yield, then the reference points (ceilings) by yield.
-    return {k: sorted(v, key=lambda e: (e.submission.entry.reference, -e.results.metrics.indexing_yield))
+    # Verified entries ranked by yield, then unverified claims, then the reference points.
+    return {k: sorted(v, key=lambda e: (_standing(e), -e.results.metrics.indexing_yield))
             for k, v in sorted(groups.items())}
 
 
 def ranks(group: list[Entry]) -> list[str]:
-    """'1', '2', … for ranked entries and 'ref' for reference points."""
+    """'1', '2', … for verified entries, 'unverified' for claims the board did not recompute
+    (never ranked among verified ones) and 'ref' for reference points."""
     out, n = [], 0
     for e in group:
-        if e.submission.entry.reference:
+        if _standing(e) == 2:
             out.append("ref")
+        elif _standing(e) == 1:
+            out.append("unverified")
         else:
             n += 1
             out.append(str(n))
@@ -200,8 +211,10 @@ COLUMNS = [  # key, header, numeric, percent
 def svg_plot(rows: list[dict[str, Any]], width: int = 640, height: int = 360) -> str:
     """Indexing yield vs. throughput (log x), Pareto front as a dashed step line."""
     refs = [r for r in rows if r.get("reference")]
+    # Only verified entries are points (and Pareto candidates): a claim the board did not
+    # recompute must not stand on the front.
     pts = [(r["frames_per_second"], r["indexing_yield"], r) for r in rows
-           if r["frames_per_second"] and not r.get("reference")]
+           if r["frames_per_second"] and not r.get("reference") and r.get("verified", True)]
     left, right, top, bottom = 60, 20, 20, 45
     pw, ph = width - left - right, height - top - bottom
     parts = [f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -293,8 +306,8 @@ def render_html(entries: list[Entry]) -> str:
             for k, _, num, pct in COLUMNS:
                 v = r[k]
                 sort_v = "" if v is None else (str(int(v)) if isinstance(v, bool) else str(v))
-                if k == "rank" and v == "ref":
-                    sort_v = "1e9"  # reference points sort after every ranked entry
+                if k == "rank" and v in ("ref", "unverified"):
+                    sort_v = "1e9" if v == "ref" else "1e8"  # after every ranked entry
                 shown = _fmt(v, pct)
                 if k == "method":
                     shown = f'<a href="#entry-{html.escape(r["id"])}">{html.escape(str(v))}</a>'
