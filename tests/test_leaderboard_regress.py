@@ -87,6 +87,27 @@ def test_the_rule_rarely_flags_equal_methods_and_catches_a_real_drop():
     assert flagged(0.15) >= 0.9  # a 15-point drop in yield is caught
 
 
+def test_a_five_point_yield_drop_is_caught_on_a_benchmark_sized_split():
+    """On a leaderboard benchmark (≥ 1080 frames, yields near 50 %), `regress` reports a
+    5-point drop as a regression, paired over the shared frames, and not an equal method."""
+    rng = np.random.default_rng(14)
+    n, reps, tol = 1080, 40, MetricTolerance(direction="higher", abs=0.02)
+    ones = np.ones(n)
+
+    def flagged(drop: float) -> float:
+        hits = 0
+        for k in range(reps):
+            easy = rng.random(n)
+            base = easy < 0.5 + 0.1 * (rng.random(n) - 0.5)
+            cand = easy < 0.5 - drop + 0.1 * (rng.random(n) - 0.5)
+            d, lo, hi = paired_bootstrap_diff(cand, ones, base, ones, n_boot=300, seed=k)
+            hits += verdict(d, lo, hi, tol, tol.allowed_drop(base.mean())) == "REGRESSION"
+        return hits / reps
+
+    assert flagged(0.05) >= 0.95
+    assert flagged(0.0) <= 0.05
+
+
 def test_verdicts():
     up, down = MetricTolerance(direction="higher", abs=0.02), MetricTolerance(direction="lower", abs=0.02)
     assert verdict(0.01, -0.01, 0.03, up, 0.02) == "better"
