@@ -129,3 +129,28 @@ def test_dials_backend_reproduces_dials_on_real_stills():
     blank = real._frame("thau_3_2_0016")
     assert DialsIndexer(real.THAUMATIN).index(real._dials_spots("thau_3_2_0016"), blank.geometry,
                                               blank.photon_energy_ev, blank.clen_m) == []
+
+
+def test_engine_predictions_pick_an_indexer_by_name(tmp_path):
+    """engine run's predictions come from any registry backend, its options recorded."""
+    import pickle
+
+    from peaknet_bench.engine.sources import IndexerPredictions
+
+    write_cell_file(CELL, tmp_path / "t.cell")
+    default = IndexerPredictions(str(tmp_path / "t.cell"))
+    assert default.describe()["source"] == "builtin-indexer" and "indexer" not in default.describe()
+    chosen = IndexerPredictions(str(tmp_path / "t.cell"), indexer="builtin", indexer_options={"max_lattices": 1})
+    assert chosen.describe()["indexer_options"] == {"max_lattices": 1}
+    geometry = preset("epix10k2m")
+    frame = synthetic_frame(CELL, geometry, ENERGY, np.random.default_rng(4), SyntheticConfig(n_true=(60, 60)))
+
+    class _Frame:
+        photon_energy_ev, clen_m, wavelength_a = ENERGY, None, 12398.42 / ENERGY
+
+    _Frame.geometry = geometry
+    predicted = chosen(_Frame(), 0, frame.peaks)
+    assert len(predicted) > len(frame.peaks) and chosen._ix.config.max_lattices == 1
+    assert not hasattr(pickle.loads(pickle.dumps(chosen)), "_ix")
+    with pytest.raises(InputError, match="unknown indexer"):
+        IndexerPredictions(str(tmp_path / "t.cell"), indexer="nope")(_Frame(), 0, frame.peaks)

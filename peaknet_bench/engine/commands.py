@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from peaknet_bench.index.commands import add_indexer_arguments, indexer_options
+
 
 def add_frame_arguments(parser: argparse.ArgumentParser) -> None:
     from peaknet_bench.io.frames import add_frame_arguments as add
@@ -20,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--frames", required=True, nargs="+",
                    help="frame files, globs or list files (CXI with --geom; CBF, imgCIF, NeXus carry their geometry)")
     add_frame_arguments(r)
-    r.add_argument("--cell", default=None, help="target unit cell (.cell or .pdb) for the built-in indexer")
+    r.add_argument("--cell", default=None, help="target unit cell (.cell or .pdb) for the indexer (--indexer)")
     r.add_argument("--stream", default=None, help="CrystFEL stream with predictions (instead of --cell)")
     r.add_argument("--peaks", default="pf8", help="found peaks: 'pf8' (run peakfinder8) or a CXI peak file (default: pf8)")
     r.add_argument("--pf8-threshold", type=float, default=800.0, help="peakfinder8 ADU threshold (default 800)")
@@ -42,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--num-cpus", type=int, default=None, help="CPUs for the local Ray (default: all)")
     r.add_argument("--no-ray", action="store_true", help="run in this process without Ray")
     r.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_indexer_arguments(r)
     r.set_defaults(handler=run)
     s = verbs.add_parser("summary", help="PeakDiff/curation/fit statistics of an engine output directory")
     s.add_argument("out", help="engine output directory")
@@ -91,7 +94,8 @@ def _job(args: argparse.Namespace):
     else:
         if not Path(args.cell).exists():
             raise InputError(args.cell, "--cell", "file not found")
-        predictions = IndexerPredictions(args.cell, args.geom)
+        predictions = IndexerPredictions(args.cell, args.geom, indexer=args.indexer,
+                                         indexer_options=indexer_options(args, args.indexer))
     config = EngineConfig(
         peakdiff=PeakDiffConfig(max_distance=args.max_distance, space=args.space),
         curation=CurationConfig(min_precision=args.min_precision, min_found=args.min_found,

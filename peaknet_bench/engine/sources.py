@@ -113,22 +113,29 @@ def predict_lattices(lattices, frame: Frame, profile_radius: float | None = None
 
 @dataclass
 class IndexerPredictions(_Lazy):
-    """Predicted reflections of every lattice the built-in indexer finds from the found peaks."""
+    """Predicted reflections of every lattice an indexer of the registry (default: the built-in
+    one) finds from the found peaks."""
 
     cell: str  # CrystFEL .cell (or .pdb CRYST1) file
     geom: str | None = None
     profile_radius: float | None = None  # Å⁻¹; None: the indexer's estimate per lattice
+    indexer: str = "builtin"  # a name of peaknet_bench.index.registry
+    indexer_options: dict[str, Any] = field(default_factory=dict)  # fields of that indexer's config
 
     def __call__(self, frame: Frame, i: int, found: PeakList) -> PeakList:
         if getattr(self, "_ix", None) is None:
-            from peaknet_bench.index.builtin import BuiltinIndexer
+            from peaknet_bench.index.registry import make_indexer, require_available
 
-            self._ix = BuiltinIndexer(_read_cell(self.cell))
+            self._ix = make_indexer(self.indexer, _read_cell(self.cell), **self.indexer_options)
+            require_available(self._ix)
         lattices = self._ix.index(found, frame.geometry, frame.photon_energy_ev, frame.clen_m)
         return predict_lattices(lattices, frame, self.profile_radius)
 
     def describe(self) -> dict[str, Any]:
-        return {"source": "builtin-indexer", **asdict(self)}
+        out = {"source": f"{self.indexer}-indexer", **asdict(self)}
+        if self.indexer == "builtin" and not self.indexer_options:  # as before the registry (resume fingerprints)
+            del out["indexer"], out["indexer_options"]
+        return out
 
 
 @dataclass

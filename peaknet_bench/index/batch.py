@@ -22,18 +22,10 @@ log = logging.getLogger(__name__)
 
 
 def make_indexer(name: str, cell: UnitCell, **options) -> Indexer:
-    """An indexer by name: "builtin" or "crystfel" (options go to its config)."""
-    if name == "builtin":
-        from peaknet_bench.index.builtin import BuiltinConfig, BuiltinIndexer
+    """An indexer by name from the registry (builtin, crystfel, dials; options go to its config)."""
+    from peaknet_bench.index.registry import make_indexer as make
 
-        return BuiltinIndexer(cell, BuiltinConfig(**options))
-    if name == "crystfel":
-        from peaknet_bench.index.crystfel import CrystFELConfig, CrystFELIndexer
-
-        return CrystFELIndexer(cell, CrystFELConfig(**options))
-    from peaknet_bench.errors import InputError
-
-    raise InputError(None, "--indexer", f"unknown indexer {name!r}; expected 'builtin' or 'crystfel'")
+    return make(name, cell, **options)
 
 
 def _per_frame(value, n: int, name: str) -> np.ndarray:
