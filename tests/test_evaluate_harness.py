@@ -298,3 +298,38 @@ def test_pixel_counts_with_and_without_torchmetrics(source, monkeypatch, rng):
     without = _segmentation_counts(finder, frame, seg, label)
     assert with_tm.tolist() == without.tolist()
     assert with_tm.sum() == np.count_nonzero(finder.assembler.assembled_mask(frame.mask))
+
+
+# ------------------------------------------------------------------ resume
+def test_an_interrupted_evaluation_resumes_to_the_same_results(exp_path, tmp_path, monkeypatch, capsys):
+    """Stopped after two chunks, `evaluate --resume` finds peaks only on the rest and writes the
+    results an uninterrupted run writes; without --resume, or with another method, it refuses."""
+    from peaknet_bench.cli import main
+    from peaknet_bench.evaluate import harness
+
+    base = ["evaluate", "--experiment", str(exp_path), "-n", "12", "--seed", "3", "--chunk-size", "4"]
+    assert main(base + ["-o", str(tmp_path / "whole.json")]) == 0
+    out = tmp_path / "stopped.json"
+    real_run, calls = harness.FindWorker.run, []
+
+    def stop_after_two_chunks(self, positions):
+        calls.append(list(positions))
+        if len(calls) > 2:
+            raise KeyboardInterrupt
+        return real_run(self, positions)
+
+    monkeypatch.setattr(harness.FindWorker, "run", stop_after_two_chunks)
+    assert main(base + ["-o", str(out)]) == 130
+    assert not out.exists() and len(list((tmp_path / "stopped.json.partial").glob("chunk-*.npz"))) == 2
+    monkeypatch.setattr(harness.FindWorker, "run", real_run)
+    assert main(base + ["-o", str(out)]) != 0  # a checkpoint is there: say so, never overwrite silently
+    assert "--resume" in capsys.readouterr().err
+    assert main(base + ["--method", "oracle", "-o", str(out), "--resume"]) != 0  # another method: refused
+    calls.clear()
+    monkeypatch.setattr(harness.FindWorker, "run", lambda self, p: calls.append(list(p)) or real_run(self, p))
+    assert main(base + ["-o", str(out), "--resume"]) == 0
+    assert calls == [[8, 9, 10, 11]]  # only the unfinished chunk
+    assert not (tmp_path / "stopped.json.partial").exists()
+    a, b = load_results(tmp_path / "whole.json"), load_results(out)
+    assert [f.model_dump() for f in a.frames] == [f.model_dump() for f in b.frames]
+    assert a.metrics.indexing_yield == b.metrics.indexing_yield

@@ -20,7 +20,7 @@ def _add_frames_options(p: argparse.ArgumentParser, default_seed: int) -> None:
     g.add_argument("--experiment", metavar="NAME", help="simulated experiment name or YAML (see `simulate --list`); "
                    "with --dataset: which experiment of the split")
     g.add_argument("--dataset", metavar="DIR|NAME[:VER]",
-                   help="a built or downloaded dataset (directory, or name[:version] from the cache), e.g. peaknet-sim:1.1")
+                   help="a built or downloaded dataset (directory, or name[:version] from the cache), e.g. peaknet-sim:1.2")
     g.add_argument("--split", default="test",
                    help="dataset split with --dataset: train, validation, test or test_ood (default test)")
     g.add_argument("-n", "--n-frames", type=int, default=None,
@@ -82,6 +82,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-overlap", action="store_true",
                    help="allow evaluating on frames the --params were tuned on (default: refuse)")
     p.add_argument("-o", "--output", default="results.json", help="results file (default results.json)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted evaluation into the same --output from the frames it finished "
+                        "(kept in OUTPUT.partial/)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(handler=run_evaluate)
 
@@ -113,6 +116,7 @@ SUMMARY_HEADER = ["method", "frames", "hit rate", "indexing rate", "yield", "fra
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from peaknet_bench.errors import InputError
+    from peaknet_bench.evaluate.checkpoint import Checkpoint, checkpoint_dir
     from peaknet_bench.evaluate.harness import EvalConfig, evaluate
     from peaknet_bench.evaluate.methods import parse_method
     from peaknet_bench.evaluate.results import write_results
@@ -132,8 +136,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise InputError(None, "--workers", f"expected >= 1, got {args.workers}")
     config = EvalConfig(min_peaks=args.min_peaks, match_radius_px=args.match_radius, indexer=args.indexer,
                         workers=args.workers, address=args.address, chunk_size=args.chunk_size)
-    results = evaluate(method, source, config, cell=_cell(args))
+    run = {"method": method.identity(), "frames": source.identity(), "match_radius_px": config.match_radius_px}
+    checkpoint = Checkpoint(checkpoint_dir(args.output), run, resume=args.resume)
+    results = evaluate(method, source, config, cell=_cell(args), checkpoint=checkpoint)
     write_results(results, args.output)
+    checkpoint.remove()
     m = results.metrics
     summary = {"output": args.output, "method": results.method.name, "params_sha256": results.method.params_sha256,
                "dataset": results.dataset.name, **{k: getattr(m, k) for k in

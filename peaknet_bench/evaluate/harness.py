@@ -149,17 +149,27 @@ def _chunks(n: int, size: int) -> list[list[int]]:
     return [list(range(s, min(s + size, n))) for s in range(0, n, max(1, size))]
 
 
-def _find_all(source, method: MethodSpec, config: EvalConfig, use_ray: bool) -> tuple[list[FoundFrame], float]:
+def _find_all(source, method: MethodSpec, config: EvalConfig, use_ray: bool,
+              checkpoint=None) -> tuple[list[FoundFrame], float]:
+    """Phase 1 on every frame; with a `Checkpoint`, frames it holds are taken from it and each
+    finished chunk is saved to it (so an interrupted evaluation resumes)."""
     n = len(source)
-    chunks = _chunks(n, config.chunk_size)
     results: list[FoundFrame | None] = [None] * n
+    for f in checkpoint.load() if checkpoint is not None else []:
+        if 0 <= f.position < n:
+            results[f.position] = f
+    chunks = [c for c in _chunks(n, config.chunk_size) if any(results[p] is None for p in c)]
+    save = checkpoint.save if checkpoint is not None else (lambda found: None)
     t0 = time.perf_counter()
     disable = None if config.show_progress is None else not config.show_progress
     with bar(n, desc=f"find ({method.name})", disable=disable) as pbar:
+        pbar.update(n - sum(len(c) for c in chunks))
         if not use_ray or not chunks:
             worker = FindWorker(source, method, config.match_radius_px) if chunks else None
             for chunk in chunks:
-                for f in worker.run(chunk):
+                found = worker.run(chunk)
+                save(found)
+                for f in found:
                     results[f.position] = f
                 pbar.update(len(chunk))
         else:
@@ -173,6 +183,7 @@ def _find_all(source, method: MethodSpec, config: EvalConfig, use_ray: bool) -> 
             try:
                 pool = ActorPool(actors)
                 for found in pool.map_unordered(lambda actor, chunk: actor.run.remote(chunk), chunks):
+                    save(found)
                     for f in found:
                         results[f.position] = f
                     pbar.update(len(found))
@@ -339,10 +350,12 @@ def build_indexer(name: str, cell, options: dict[str, Any] | None = None):
     return indexer
 
 
-def evaluate(method: MethodSpec, source, config: EvalConfig = EvalConfig(), cell=None):
+def evaluate(method: MethodSpec, source, config: EvalConfig = EvalConfig(), cell=None, checkpoint=None):
     """Evaluate `method` on the frames of `source`; returns a validated `Results`.
 
-    `cell` overrides the source's target cell (the indexer's known cell).
+    `cell` overrides the source's target cell (the indexer's known cell). A `Checkpoint`
+    (peaknet_bench.evaluate.checkpoint) keeps phase 1 chunk by chunk, so a stopped
+    evaluation resumes where it stopped.
     """
     from peaknet_bench.evaluate.results import Results
     from peaknet_bench.index import index_frames
@@ -356,7 +369,7 @@ def evaluate(method: MethodSpec, source, config: EvalConfig = EvalConfig(), cell
 
             stack.enter_context(ray_session(config.address, log_to_driver=False,
                                             **({} if config.address else {"num_cpus": config.workers})))
-        found, find_wall = _find_all(source, method, config, use_ray)
+        found, find_wall = _find_all(source, method, config, use_ray, checkpoint)
         hits = [f for f in found if len(f.peaks) >= config.min_peaks]
         t0 = time.perf_counter()
         lattices = index_frames(
