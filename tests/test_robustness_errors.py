@@ -93,7 +93,6 @@ class _Unplaceable(torch.nn.Module):
 def test_a_worker_that_cannot_start_reports_its_own_error(ray_session, tmp_path):
     import ray.cloudpickle
 
-    from test_infer_pipeline import SIZE, run  # noqa: F401
     from peaknet_bench.infer.config import RunnerConfig
     from peaknet_bench.infer.pipeline import Pipeline, PipelineConfig
     from peaknet_bench.infer.sources import SimulatorSource
