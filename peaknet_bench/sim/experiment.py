@@ -161,10 +161,15 @@ class CrystalPopulation:
     fluence: LogNormal = field(default_factory=lambda: LogNormal(1.0, 0.8))  # where the crystal sat in the beam
     eta: float = 0.3  # Lorentzian fraction of the pseudo-Voigt spot
     gamma_ratio: float = 1.0  # Lorentzian HWHM / Gaussian HWHM
+    # Non-isomorphism: each crystal's free cell lengths (tied ones together, so the lattice
+    # symmetry holds) are the target's × (1 + N(0, cell_sigma²)); the actual cell is in the truth.
+    cell_sigma: float = 0.0
 
     def validate(self, check: _Check) -> None:
         check.positive(self, "spot_photons", "gamma_ratio")
         check.fraction(self, "eta")
+        check.non_negative(self, "cell_sigma")
+        check(self.cell_sigma < 0.1, "cell_sigma", "a relative spread below 0.1", self.cell_sigma)
 
 
 @dataclass
@@ -329,6 +334,8 @@ class Experiment:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out.pop("source")
+        if not out["crystals"]["cell_sigma"]:  # the YAML (and its sha256 in published manifests) of
+            del out["crystals"]["cell_sigma"]  # experiments without cell variation stays as it was
         return out
 
     def to_yaml(self) -> str:

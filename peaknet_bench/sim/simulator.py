@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -170,6 +170,23 @@ def build_detector_model(exp: Experiment, seed: int) -> DetectorModel:
     )
 
 
+def varied_cell(cell: UnitCell, rng: np.random.Generator, sigma: float) -> UnitCell:
+    """The target cell with its free lengths scaled by 1 + N(0, σ²) each; lengths the lattice type
+    ties (tetragonal/hexagonal a = b, cubic and rhombohedral a = b = c) share one draw, angles stay."""
+    lt = cell.lattice_type
+    unique = {"a": 0, "b": 1, "c": 2}.get(cell.unique_axis, 2)
+    if lt in ("cubic", "rhombohedral"):
+        groups = [(0, 1, 2)]
+    elif lt in ("tetragonal", "hexagonal"):
+        groups = [tuple(i for i in range(3) if i != unique), (unique,)]
+    else:
+        groups = [(0,), (1,), (2,)]
+    params = np.array(cell.parameters, np.float64)
+    for group, z in zip(groups, rng.standard_normal(len(groups))):
+        params[list(group)] *= 1.0 + sigma * float(z)
+    return replace(cell, **dict(zip(("a", "b", "c"), map(float, params[:3]))))
+
+
 class Simulator:
     """Frames of one experiment. `frame(i)` is deterministic in (seed, i); iterating yields
     frames 0, 1, … (`n_frames` of them, or without end when `n_frames` is None)."""
@@ -205,10 +222,15 @@ class Simulator:
     # ------------------------------------------------------------------ frames
     def _draw_crystal(self, rng: np.random.Generator, pulse: float) -> tuple[Crystal, dict[str, float]]:
         pop = self.experiment.crystals
-        crystal = Crystal.from_cell(self.cell, random_rotation(rng))
+        rotation = random_rotation(rng)
         size = float(pop.size_um.sample(rng))
         mosaic = float(pop.profile_radius.sample(rng))
         fluence = float(pop.fluence.sample(rng))
+        cell = self.cell
+        if pop.cell_sigma > 0:  # drawn last, and only then: runs without it keep their random stream
+            cell = varied_cell(self.cell, rng, pop.cell_sigma)
+        # A* of the crystal's own cell; crystal.cell stays the target (symmetry, absences)
+        crystal = Crystal(astar=Crystal.from_cell(cell, rotation).astar, cell=self.cell)
         # Finite domain size adds ~1/size to the reciprocal-space extent of each lattice point.
         profile_radius = math.hypot(mosaic, 1.0 / (size * 1e4))
         scale = pop.spot_photons * pulse * fluence * (size / pop.size_um.median) ** 3
