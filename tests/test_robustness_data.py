@@ -123,3 +123,19 @@ def test_fetch_without_a_source_names_the_damaged_file(built, tmp_path):
     (datasets / "tiny" / "0.1" / MANIFEST_NAME).write_text(json.dumps(m))
     with pytest.raises(InputError, match="base_urls"):  # not returned as if it were fine
         fetch("tiny", "0.1", datasets_dir=datasets, cache_dir=cache, progress=False)
+
+
+def test_a_deleted_table_chunk_is_an_error_not_zeros(built, tmp_path):
+    """Per-frame columns and peak tables are read through Zarr, which fills an absent chunk
+    with zeros (a photon energy of 0, no peaks): a chunk the manifest lists must exist."""
+    root = _copy(built, tmp_path)
+    det = Store(root).detectors[0]
+    chunk = root / STORE_DIRNAME / det / "frames" / "photon_energy_ev" / "c" / "0"
+    assert chunk.is_file()
+    chunk.unlink()
+    with pytest.raises(InputError, match=rf"photon_energy_ev/c/0: {det}/frames: chunk file missing"):
+        Store(root).frames(det)
+    table = next((root / STORE_DIRNAME / det / "peaks").glob("*/fs/c/0"))
+    table.unlink()
+    with pytest.raises(InputError, match="chunk file missing"):
+        Store(root).peaks(det, 0, table.parents[2].name)

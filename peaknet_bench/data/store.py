@@ -570,6 +570,7 @@ class Store:
     def frames(self, detector: str) -> dict[str, np.ndarray]:
         """All per-frame columns of a detector group (small; cached)."""
         def load():
+            self._check_listed(f"{detector}/frames/")
             g = self.group(detector)["frames"]
             return {k: _read_all(a) for k, a in sorted(g.arrays())}
         return self._cached(("frames", detector), load)
@@ -707,6 +708,20 @@ class Store:
                 raise InputError(str(manifest), "files", "not a dataset manifest (JSON with a files list)") from None
         return self._cached("listed_chunks", load)
 
+    def _check_listed(self, prefix: str) -> None:
+        """Table arrays are read through Zarr, which also reads an absent chunk as fill values:
+        every chunk file the manifest lists under `prefix` (within the store) must exist."""
+        listed = self._listed_chunks()
+        if not listed:
+            return
+        head = f"{self.path.name}/{prefix}"
+        base = self.path.parent
+        for rel in sorted(p for p in listed if p.startswith(head) and "/c/" in p):
+            if not (base / rel).is_file():
+                raise InputError(str(base / rel), prefix.rstrip("/"),
+                                 "chunk file missing (the dataset is damaged: check it with `peaknet-bench dataset "
+                                 "verify`, fetch or build it again)")
+
     def _check_absent(self, detector: str, name: str, i: int, path: Path) -> None:
         """Zarr writes no chunk for a frame array equal to its fill value (an empty label, an
         all-bad mask), so an absent chunk file is normal — unless it was deleted. It was when
@@ -737,6 +752,7 @@ class Store:
 
     def _ragged(self, detector: str, path: str) -> dict[str, np.ndarray]:
         def load():
+            self._check_listed(f"{detector}/{path}/")
             g = self.group(detector)[path]
             return {k: _read_all(a) for k, a in sorted(g.arrays())}
         return self._cached(("ragged", detector, path), load)
