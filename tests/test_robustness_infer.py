@@ -185,10 +185,12 @@ def test_stale_temporaries_of_killed_writers_are_removed_on_rerun(tmp_path):
     dead = tmp_path / ".run.cxi.999999999.abc123.tmp"  # no such process
     live = tmp_path / f".run.cxi.{os.getpid()}.def456.tmp"  # a writer still at work
     other = tmp_path / ".other.cxi.999999999.abc123.tmp"  # another file's: not ours to remove
-    for p in (dead, live, other):
+    longer = tmp_path / ".run.cxi.999999999.h5.1.abc123.tmp"  # of "run.cxi.999999999.h5", by pid 1 (alive)
+    for p in (dead, live, other, longer):
         p.write_bytes(b"x" * 10)
     write_text_atomic(target, "new")
-    assert target.read_text() == "new" and not dead.exists() and live.exists() and other.exists()
+    assert target.read_text() == "new" and not dead.exists()
+    assert live.exists() and other.exists() and longer.exists()
 
     stale_dir = tmp_path / ".dsb_out.999999999.xyz.tmp"
     (stale_dir / "data.zarr").mkdir(parents=True)

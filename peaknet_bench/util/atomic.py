@@ -39,7 +39,8 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     parent = path.parent
     if not parent.is_dir():
         return []
-    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.[^/]*\.(tmp|old)$")
+    # mkstemp's random part has no dots, so a temporary of "x.1.cxi" never matches "x".
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.[a-z0-9_]+\.(tmp|old)$")
     removed = []
     for entry in parent.iterdir():
         m = pattern.match(entry.name)
