@@ -144,7 +144,7 @@ def test_rebuild_is_checked_against_published_manifest(tiny, tmp_path):
     assert third.reproduces is False and third.report.bad_files() == [published["files"][0]["path"]]
 
 
-@pytest.mark.parametrize("version", ["1.0", "1.1"])
+@pytest.mark.parametrize("version", ["1.0", "1.1", "1.2"])
 def test_shipped_manifest_matches_recipe(version):
     vdir = REPO / "datasets" / "peaknet-sim" / version
     m = read_manifest(vdir)
