@@ -88,3 +88,14 @@ def test_names_are_escaped_in_the_markdown_board(fresh_board, bench, entry):
     assert "[x](" not in row and "\\[x\\](javascript:alert(1))" in row
     assert "\\*\\*bold\\*\\* \\`code\\` \\| pipe" in row
     assert row.count(" | ") == 10  # the pipe in a name did not add a column
+
+
+def test_the_plot_skips_a_throughput_a_log_axis_cannot_show():
+    from peaknet_bench.leaderboard.render import svg_plot
+
+    row = {"frames_per_second": 10.0, "indexing_yield": 0.5, "yield_low": 0.4, "yield_high": 0.6, "method": "ok",
+           "id": "ok-1", "verified": True}
+    bad = [dict(row, frames_per_second=v, method=f"bad{i}", id=f"bad-{i}")
+           for i, v in enumerate([-5.0, 0.0, math.inf, math.nan])]
+    svg = svg_plot([row, *bad])  # a negative throughput crashed the page after LEADERBOARD.md was written
+    assert "bad" not in svg and svg.count("<circle") == 1

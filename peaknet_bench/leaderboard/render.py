@@ -213,8 +213,11 @@ def svg_plot(rows: list[dict[str, Any]], width: int = 640, height: int = 360) ->
     refs = [r for r in rows if r.get("reference")]
     # Only verified entries are points (and Pareto candidates): a claim the board did not
     # recompute must not stand on the front.
+    # A log axis takes positive, finite throughputs only (submit refuses others; a hand-edited
+    # entry must not stop the page).
     pts = [(r["frames_per_second"], r["indexing_yield"], r) for r in rows
-           if r["frames_per_second"] and not r.get("reference") and r.get("verified", True)]
+           if r["frames_per_second"] is not None and 0 < r["frames_per_second"] < math.inf
+           and not r.get("reference") and r.get("verified", True)]
     left, right, top, bottom = 60, 20, 20, 45
     pw, ph = width - left - right, height - top - bottom
     parts = [f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -341,8 +344,9 @@ def render_board(board: str | os.PathLike) -> dict[str, Any]:
     board = Path(board)
     entries = load_entries(board)
     md, page = board / "LEADERBOARD.md", board / "index.html"
-    write_text_atomic(md, render_markdown(entries))
-    write_text_atomic(page, render_html(entries))
+    texts = render_markdown(entries), render_html(entries)  # both rendered before either is written
+    write_text_atomic(md, texts[0])
+    write_text_atomic(page, texts[1])
     groups = group_entries(entries)
     return {"markdown": str(md), "html": str(page), "n_entries": len(entries),
             "benchmarks": {k: [e.id for e in v] for k, v in groups.items()}}
