@@ -137,3 +137,34 @@ def test_overlap_check_still_names_both_panels(tmp_path):
 
     write_geom(preset("epix10k2m"), tmp_path / "epix.geom")  # a real 64-panel detector still loads
     assert load_geometry(tmp_path / "epix.geom").panels == preset("epix10k2m").panels
+
+
+def test_evaluate_names_the_frame_with_a_zero_photon_energy():
+    """A frame source that hands out a zero photon energy (a tampered dataset table) is
+    stopped where the frame is known, not inside the indexer."""
+    from peaknet_bench.evaluate.harness import FindWorker
+    from peaknet_bench.evaluate.methods import pf8_method
+    from peaknet_bench.frame import Frame
+    from peaknet_bench.peakfind import Peakfinder8Params
+
+    geometry = Geometry([Panel("p0", 0, 63, 0, 63, corner_x=-32, corner_y=-32)], clen_m=0.1)
+
+    class Source:
+        name = "tampered.zarr"
+
+        def __init__(self, energy, clen):
+            self.geometry, self.energy, self.clen = geometry, energy, clen
+
+        def frame(self, i):
+            return Frame(np.zeros((64, 64), np.float32), np.ones((64, 64), bool), geometry, self.energy, self.clen,
+                         event=f"//{i}")
+
+        def truth(self, frame):
+            return None
+
+    method = pf8_method(Peakfinder8Params())
+    with pytest.raises(InputError, match=r"tampered\.zarr: frame //2 photon energy: expected a positive photon energy"):
+        FindWorker(Source(0.0, 0.1), method, 2.0).run([2])
+    with pytest.raises(InputError, match=r"tampered\.zarr: frame //1 camera length: expected a positive camera length"):
+        FindWorker(Source(9500.0, -0.1), method, 2.0).run([1])
+    assert len(FindWorker(Source(9500.0, 0.1), method, 2.0).run([0])) == 1

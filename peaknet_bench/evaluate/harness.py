@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from peaknet_bench.data.canvas import count_nonfinite
+from peaknet_bench.errors import InputError
 from peaknet_bench.evaluate.metrics import (
     CELL_NAMES,
     FrameOutcome,
@@ -105,6 +106,7 @@ class FindWorker:
         for pos in positions:
             t0 = time.perf_counter()
             frame = self.source.frame(pos)
+            _check_beam(frame, self.source)
             t1 = time.perf_counter()
             seg = None
             if hasattr(self.finder, "find_with_segmentation"):
@@ -127,6 +129,20 @@ class FindWorker:
                     found.seg_counts = _segmentation_counts(self.finder, frame, seg, truth.label_mask)
             out.append(found)
         return out
+
+
+def _check_beam(frame, source) -> None:
+    """Photon energy and camera length of a frame, checked where the frame is known: the
+    indexer would otherwise refuse a zero photon energy naming neither file nor frame."""
+    from peaknet_bench.geometry.model import check_photon_energy
+
+    label = frame.meta.get("source") or getattr(source, "name", None) or type(source).__name__
+    where = f"frame {frame.event}"
+    check_photon_energy(frame.photon_energy_ev, label, f"{where} photon energy")
+    try:
+        frame.geometry.panel_clen_m(frame.clen_m)
+    except InputError as exc:
+        raise InputError(label, f"{where} camera length", exc.message) from None
 
 
 def _segmentation_counts(finder, frame, seg_slab: np.ndarray, label_slab: np.ndarray) -> np.ndarray:
