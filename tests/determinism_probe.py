@@ -32,7 +32,7 @@ def probe(n_frames: int = 3) -> dict[str, str]:
     from peaknet_bench.index.builtin import BuiltinIndexer
     from peaknet_bench.sim import Simulator, load_experiment
 
-    recipe = load_recipe(REPO / "datasets" / "peaknet-sim" / "1.1")
+    recipe = load_recipe(REPO / "datasets" / "peaknet-sim" / "1.2")
     out: dict[str, str] = {}
     for entry in recipe.experiments:
         entry = entry.model_copy(update={"frames": n_frames})
