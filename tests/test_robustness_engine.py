@@ -71,3 +71,16 @@ def test_a_second_engine_run_into_a_claimed_directory_is_refused(synthetic, tmp_
     with OutputClaim(tmp_path / "out", "first run"):
         with pytest.raises(InputError, match="another run is writing"):
             run_engine(_job(frames, synthetic), tmp_path / "out", RunOptions(use_ray=False, batch_size=2))
+
+
+def test_a_frame_with_a_zero_photon_energy_is_named(synthetic, tmp_path):
+    class ZeroEnergy(FileFrames):
+        def frame(self, i: int):
+            f = super().frame(i)
+            return replace(f, photon_energy_ev=0.0) if i == 3 else f
+
+    frames = tmp_path / "frames.npy"
+    np.save(frames, np.stack([synthetic.frame(i).data for i in range(4)]))
+    job = EngineJob(ZeroEnergy(str(frames), synthetic), synthetic.found, synthetic.predicted)
+    with pytest.raises(InputError, match=r"frames\.npy: frame 3 \(\S+\) photon energy: expected a positive photon"):
+        run_engine(job, tmp_path / "out", RunOptions(use_ray=False, batch_size=2, progress=False))

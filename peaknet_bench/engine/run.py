@@ -291,11 +291,28 @@ def _describe(source: Any) -> Any:
 def run_batch(job: EngineJob, start: int, stop: int, path: str, fit: Callable | None = None) -> dict[str, int]:
     """Load, find, predict, fit, label and write frames [start, stop) (one batch task)."""
     frames = [job.frames.frame(i) for i in range(start, stop)]
+    for f, i in zip(frames, range(start, stop)):
+        _check_beam(f, i, job.frames)
     found = [job.peaks(f, i) for f, i in zip(frames, range(start, stop))]
     predicted = [job.predictions(f, i, p) for f, i, p in zip(frames, range(start, stop), found)]
     batch = process_batch(frames, found, predicted, list(range(start, stop)), job.config, fit or fit_batched)
     write_batch(path, batch)
     return batch.summary()
+
+
+def _check_beam(frame: Frame, i: int, source: Any) -> None:
+    """Photon energy and camera length checked where the frame is known (prediction would
+    otherwise fail on a zero energy without naming file or frame)."""
+    from peaknet_bench.geometry.model import check_photon_energy
+
+    described = _describe(source)
+    label = frame.meta.get("source") or (described.get("path") if isinstance(described, dict) else None) or str(described)
+    where = f"frame {i} ({frame.event})"
+    check_photon_energy(frame.photon_energy_ev, label, f"{where} photon energy")
+    try:
+        frame.geometry.panel_clen_m(frame.clen_m)
+    except InputError as exc:
+        raise InputError(label, f"{where} camera length", exc.message) from None
 
 
 def _read_manifest(out: Path) -> dict[str, Any] | None:
