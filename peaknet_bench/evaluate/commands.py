@@ -66,6 +66,8 @@ def _cell(args: argparse.Namespace):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from peaknet_bench.index.commands import add_indexer_arguments
+
     p = sub.add_parser("evaluate", help="evaluate a peak-finding method: hit rate, indexing rate, yield, cells, throughput")
     p.add_argument("--method", default="pf8",
                    help="pf8, oracle (the true found-able reflections; needs truth), a .cxi file of peak lists, or a model checkpoint (default pf8)")
@@ -73,7 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="method name in the results and report (default from the method)")
     p.add_argument("--device", default="cpu", help="torch device for model methods (default cpu)")
     _add_frames_options(p, default_seed=0)
-    p.add_argument("--indexer", default="builtin", choices=["builtin", "crystfel"], help="indexing backend (default builtin)")
+    add_indexer_arguments(p, "--indexer-method")
     p.add_argument("--min-peaks", type=int, default=10, help="a hit has at least this many peaks (default 10)")
     p.add_argument("--match-radius", type=float, default=3.0, help="peak ↔ true reflection match radius, px (default 3)")
     p.add_argument("--workers", type=int, default=1, help="Ray workers (1 = in-process; default 1)")
@@ -92,7 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_frames_options(t, default_seed=1)
     t.add_argument("--budget", type=int, default=30, help="parameter sets tried (default 30)")
     t.add_argument("--search-seed", type=int, default=0, help="seed of the random search (default 0)")
-    t.add_argument("--indexer", default="builtin", choices=["builtin", "crystfel"], help="indexing backend (default builtin)")
+    add_indexer_arguments(t, "--indexer-method")
     t.add_argument("--min-peaks", type=int, default=10, help="a hit has at least this many peaks (default 10)")
     t.add_argument("-o", "--output", default="tuned.json", help="tuned parameters JSON, usable by --params (default tuned.json)")
     t.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -116,6 +118,7 @@ SUMMARY_HEADER = ["method", "frames", "hit rate", "indexing rate", "yield", "fra
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from peaknet_bench.errors import InputError
+    from peaknet_bench.index.commands import indexer_options
     from peaknet_bench.evaluate.checkpoint import Checkpoint, checkpoint_dir
     from peaknet_bench.evaluate.harness import EvalConfig, evaluate
     from peaknet_bench.evaluate.methods import parse_method
@@ -135,7 +138,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise InputError(None, "--workers", f"expected >= 1, got {args.workers}")
     config = EvalConfig(min_peaks=args.min_peaks, match_radius_px=args.match_radius, indexer=args.indexer,
-                        workers=args.workers, address=args.address, chunk_size=args.chunk_size)
+                        indexer_options=indexer_options(args, args.indexer), workers=args.workers,
+                        address=args.address, chunk_size=args.chunk_size)
     run = {"method": method.identity(), "frames": source.identity(), "match_radius_px": config.match_radius_px}
     checkpoint = Checkpoint(checkpoint_dir(args.output), run, resume=args.resume)
     results = evaluate(method, source, config, cell=_cell(args), checkpoint=checkpoint)
@@ -154,12 +158,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_tune(args: argparse.Namespace) -> int:
     from peaknet_bench.evaluate.tune import TuneConfig, tune_pf8
+    from peaknet_bench.index.commands import indexer_options
     from peaknet_bench.util.atomic import write_text_atomic
     from peaknet_bench.util.output import emit, to_json
 
     source = _frames(args, default_n=40)
     record = tune_pf8(source, TuneConfig(budget=args.budget, seed=args.search_seed, min_peaks=args.min_peaks,
-                                         indexer=args.indexer), cell=_cell(args))
+                                         indexer=args.indexer, indexer_options=indexer_options(args, args.indexer)),
+                     cell=_cell(args))
     write_text_atomic(args.output, to_json(record, indent=2) + "\n")
     t = record["tuning"]
     summary = {"output": args.output, "peakfinder8": record["peakfinder8"], "best_yield": t["best"]["indexing_yield"],

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,7 @@ class TuneConfig:
     seed: int = 0  # search seed
     min_peaks: int = 10
     indexer: str = "builtin"
+    indexer_options: dict = field(default_factory=dict)  # fields of the indexer's config
     threshold_photons: tuple[float, float] = (0.5, 200.0)  # ADC threshold range, photons (× ADU/photon)
     min_snr: tuple[float, float] = (3.0, 8.0)
     min_pix_count: tuple[int, int] = (1, 4)
@@ -100,7 +101,7 @@ class _Objective:
         self.frames = frames
         self.geometry = geometry
         self.config = config
-        self.indexer = build_indexer(config.indexer, cell)
+        self.indexer = build_indexer(config.indexer, cell, config.indexer_options)
         self.base = Peakfinder8(None, geometry)
         self.cache: dict[tuple, Trial] = {}
         self.find_seconds = 0.0

@@ -343,7 +343,8 @@ class BuiltinIndexer:
                 for j in matching:
                     targets.append(sign * vec / length)
                     cell_axes.append(j)
-                    scales.append(length / self._axis_lengths[j] if cfg.scale_from_axis else 1.0)
+                    scale = length / self._axis_lengths[j] if cfg.scale_from_axis else 1.0
+                    scales.append(min(1.0 + cfg.max_length_change, max(1.0 - cfg.max_length_change, scale)))
         if not targets:
             return []
         t = np.array(targets)  # (C, 3) spin axes

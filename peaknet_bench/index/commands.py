@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_index)
 
 
-def add_indexer_arguments(p: argparse.ArgumentParser) -> None:
+def add_indexer_arguments(p: argparse.ArgumentParser, method_flag: str = "--method") -> None:
     """--indexer NAME (from the registry), --method, and one option per threshold of the built-in
     indexer, its default and help read from BuiltinConfig (defined once there)."""
     from dataclasses import MISSING
@@ -48,7 +48,7 @@ def add_indexer_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--indexer", choices=names, default="builtin",
                    help="indexing backend: " + "; ".join(f"{n}: {INDEXERS.get(n).description}" for n in names)
                         + " (default: builtin)")
-    p.add_argument("--method", default=None,
+    p.add_argument(method_flag, dest="indexer_method", default=None,
                    help="indexing method of the external backend: indexamajig --indexing for crystfel (default: "
                         "xgandalf), indexing.method for dials (default: fft1d)")
     group = p.add_argument_group("built-in indexer", "thresholds of the built-in indexer (BuiltinConfig); "
@@ -71,8 +71,8 @@ def indexer_options(args: argparse.Namespace, name: str, workers: int = 1) -> di
         return given
     lattices = given.get("max_lattices")
     options: dict[str, Any] = {"cores": workers}
-    if getattr(args, "method", None):
-        options["method"] = args.method
+    if getattr(args, "indexer_method", None):
+        options["method"] = args.indexer_method
     if name == "crystfel" and lattices is not None:
         options["multi"] = lattices > 1
     if name == "dials" and lattices is not None:

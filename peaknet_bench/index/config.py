@@ -49,7 +49,7 @@ class BuiltinConfig:
     cell_prior: float = _opt(0.02, "prior σ of the free cell lengths, relative to the target")
     cell_prior_angle_deg: float = _opt(1.0, "prior σ of the free cell angles")
     huber: float = _opt(2.0, "across-ray residuals beyond this × position_sigma are down-weighted")
-    max_length_change: float = _opt(0.05, "refined cell lengths within 5 % of the target")
+    max_length_change: float = _opt(0.03, "refined cell lengths (and the search's cell scale) within 3 % of the target")
     max_angle_change_deg: float = _opt(3.0, "refined angles within 3° of the target")
     accept_tolerance: float = _opt(0.1, "nominal across-ray inlier threshold × |a*|min (search and first fit)")
     tolerance_scale: float = _opt(3.0, "final across-ray threshold = this × the robust σ of the lattice's own residuals (tolerance scaled to the data)")
@@ -57,7 +57,9 @@ class BuiltinConfig:
     max_accept_tolerance: float = _opt(0.2, "upper bound of the scaled threshold, × |a*|min")
     min_significance: float = _opt(20.0, "a lattice is accepted when −log10 P(a random orientation explains as many of the peaks) reaches this (index/significance.py)")
     min_inliers: int = _opt(8, "distinct peaks a lattice must explain")
-    min_fraction: float = _opt(0.0, "optional: all lattices together explain at least this fraction (0: off)")
+    min_fraction: float = _opt(0.3, "all lattices together explain at least this fraction of the peaks: a floor "
+                               "under the significance test, whose chance model does not see that peaks of a real "
+                               "crystal lie on a grid a wrong cell can partly match (measured: up to 21 %)")
     min_peak_separation_px: float = _opt(1.0, "closer peaks (slab pixels) are one piece of evidence")
     max_lattices: int = _opt(4, "most lattices per frame (explained peaks removed between searches)")
     min_domain_deg: float = _opt(0.3, "degrees: a further lattice closer than this to an earlier one is that crystal's mosaic tail; its peaks are set aside")
