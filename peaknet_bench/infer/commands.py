@@ -94,7 +94,6 @@ def _source(args: argparse.Namespace):
 def run_infer(args: argparse.Namespace) -> int:
     from peaknet_bench.infer.config import RunnerConfig
     from peaknet_bench.infer.pipeline import Pipeline, PipelineConfig
-    from peaknet_bench.util.raysession import ray_session
     from peaknet_bench.util.output import emit, table
 
     device = args.device
@@ -112,11 +111,11 @@ def run_infer(args: argparse.Namespace) -> int:
                             cpus_per_worker=args.cpus_per_worker, frames_per_file=args.frames_per_file,
                             write_data=args.write_data, compression=None if args.compression == "none" else args.compression,
                             prefix=args.prefix, hit_min_peaks=args.hit_min_peaks, resume=args.resume,
+                            address=args.address,
                             monitor_interval_s=args.monitor_interval)
     source = _source(args)
-    pipeline = Pipeline(source, args.model, args.outdir, runner, config)  # checks the model before Ray starts
-    with ray_session(address=args.address, log_to_driver=True):
-        summary = pipeline.run()
+    # The model and the output directory are checked before Ray starts; Ray is stopped on every exit path.
+    summary = Pipeline(source, args.model, args.outdir, runner, config).run()
     emit(summary, _human(summary, table), args.json)
     return 130 if summary["interrupted"] else 0
 

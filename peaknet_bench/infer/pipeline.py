@@ -79,6 +79,7 @@ class PipelineConfig:
     monitor_interval_s: float = 2.0
     live: bool = True  # print monitor lines on stderr
     resume: bool = False  # finish an interrupted run in the same directory: skip events already written
+    address: str | None = None  # Ray cluster to join when Ray is not running yet (None: start a local one)
     fault: FaultInjection | None = None
 
     def validate(self) -> None:
@@ -472,7 +473,7 @@ class Pipeline:
         self.geometry = self.source.geometry()
         claim, done, existing, first_file = self._claim_output()
         try:
-            with ray_session(log_to_driver=True):  # a local Ray started here is also stopped here
+            with ray_session(self.cfg.address, log_to_driver=True):  # a local Ray started here is also stopped here
                 summary = self._run(done, first_file)
             summary["resumed"] = {"frames": len(done), "files": existing}
             write_text_atomic(self.outdir / "summary.json", to_json(summary, indent=1) + "\n")
