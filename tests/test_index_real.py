@@ -11,8 +11,6 @@ within 0.1 % of DIALS'.
 
 from __future__ import annotations
 
-import csv
-import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -41,7 +39,6 @@ THERMOLYSIN = UnitCell(92.9, 92.9, 130.4, 90, 90, 120, "hexagonal", unique_axis=
 # peakfinder8 settings that find > 95 % of DIALS' spots (tests/test_io_real_formats.py)
 PF8 = {"pilatus": {"threshold": 10, "min_snr": 5, "min_pix_count": 2},
        "cspad": {"threshold": 100, "min_snr": 5, "min_pix_count": 2}}
-FLIP = np.diag([-1.0, 1.0, -1.0])  # DIALS lab frame -> ours
 
 
 def _cell(name: str) -> UnitCell:
@@ -55,40 +52,26 @@ def _frame(name: str):
     return open_frames(REAL / "cbf" / FILES[name]).frame(0)
 
 
+@lru_cache(maxsize=None)
+def _reference():
+    from peaknet_bench.index.reference import DialsReference
+
+    return DialsReference(REAL / "dials")
+
+
 def _summary(name: str) -> dict:
-    images = json.loads((REAL / "dials" / "summary.json").read_text())["images"]
-    return next(i for i in images if i["file"].startswith(name))
+    return _reference().summary(name)
 
 
 def _dials_lattices(name: str) -> list[tuple[np.ndarray, np.ndarray]]:
     """(real basis in our lab frame, DIALS' cell) of every DIALS lattice."""
-    s = _summary(name)
-    if not s.get("indexed"):
-        return []
-    out = []
-    for lat in [s, *s.get("additional_lattices", [])]:
-        a = FLIP @ np.array(lat["A_matrix"], float).reshape(3, 3)  # columns a*, b*, c*
-        out.append((np.linalg.inv(a), np.array(lat["unit_cell"], float)))
-    return out
+    return _reference().lattices(name)
 
 
 @lru_cache(maxsize=None)
 def _dials_spots(name: str) -> PeakList:
     """DIALS' strong spots in our convention (pixel centres at integers, slab coordinates)."""
-    frame = _frame(name)
-    g = frame.geometry
-    z = np.load(REAL / "dials" / f"{name}.npz")
-    names = [n[len("ARRAY_"):] if n.startswith("ARRAY_") else "p0" for n in z["panel_names"]]
-    ours = np.array([g.panel_index(n) for n in names])
-    rows = list(csv.DictReader(open(REAL / "dials" / f"{name}.spots.csv")))
-    if not rows:
-        return PeakList.empty()
-    panel = ours[np.array([int(r["panel"]) for r in rows])]
-    min_fs = np.array([p.min_fs for p in g.panels])[panel]
-    min_ss = np.array([p.min_ss for p in g.panels])[panel]
-    fs = np.array([float(r["fs"]) for r in rows]) - 0.5 + min_fs
-    ss = np.array([float(r["ss"]) for r in rows]) - 0.5 + min_ss
-    return PeakList(fs=fs, ss=ss, panel=panel, intensity=np.array([float(r["intensity"]) for r in rows]))
+    return _reference().spots(name, _frame(name).geometry)
 
 
 @lru_cache(maxsize=None)
