@@ -79,6 +79,8 @@ def test_resume_finishes_an_interrupted_run_without_duplicates(ray_session, run,
     for f in files[3:]:
         Path(f).unlink()
     (out / INCOMPLETE_NAME).write_text(json.dumps({"identity": _pipeline(run, out)._identity()}))
+    stale = out / ".peaks-w00-00009.cxi.999999999.abc123.tmp"  # a killed writer's half file
+    stale.write_bytes(b"x" * 100)
     kept = read_events(files[:3])
 
     with pytest.raises(InputError, match="pass --resume"):
@@ -93,6 +95,7 @@ def test_resume_finishes_an_interrupted_run_without_duplicates(ray_session, run,
         expected = sorted(r.event(i) for i in range(len(r)))
     assert sorted(events) == expected  # every frame exactly once
     assert not (out / INCOMPLETE_NAME).exists()  # finished now
+    assert not stale.exists()
     with pytest.raises(InputError, match="finished; there is nothing to resume"):
         _pipeline(run, out, resume=True).run()
 

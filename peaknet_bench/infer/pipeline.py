@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -41,7 +42,7 @@ from peaknet_bench.errors import InputError
 from peaknet_bench.frame import PeakList
 from peaknet_bench.infer.config import RunnerConfig, check_model_spec
 from peaknet_bench.infer.sources import Chunk, FrameSource
-from peaknet_bench.util.atomic import write_text_atomic
+from peaknet_bench.util.atomic import remove_stale_temporaries, write_text_atomic
 from peaknet_bench.util.outdir import INCOMPLETE_NAME, OutputClaim
 from peaknet_bench.util.output import to_json
 
@@ -436,6 +437,9 @@ class Pipeline:
         cfg = self.cfg
         claim = OutputClaim(self.outdir, f"peaknet-bench infer ({cfg.prefix})")
         try:
+            # Temporaries of output files whose writer was killed (SIGKILL, power cut); a resumed
+            # run numbers its files anew, so these names would never be written (and cleaned) again.
+            remove_stale_temporaries(self.outdir / "x", rf"{re.escape(cfg.prefix)}-w\d+-\d+\.cxi")
             existing = sorted(str(p) for p in self.outdir.glob(f"{cfg.prefix}-w*.cxi"))
             identity = self._identity()
             if existing and not cfg.resume:

@@ -32,15 +32,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+def remove_stale_temporaries(path: str | os.PathLike, name_regex: str | None = None) -> list[Path]:
     """Remove temporaries of `path` (files or directories) left by processes that no longer
-    run; returns what was removed. Temporaries of live processes are kept."""
+    run; returns what was removed. Temporaries of live processes are kept. `name_regex`
+    (a regular expression for the target's name) covers every target of a family at once,
+    e.g. all output files of a run; `path`'s directory is searched."""
     path = Path(path)
     parent = path.parent
     if not parent.is_dir():
         return []
+    name = re.escape(path.name) if name_regex is None else f"(?:{name_regex})"
     # mkstemp's random part has no dots, so a temporary of "x.1.cxi" never matches "x".
-    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.[a-z0-9_]+\.(tmp|old)$")
+    pattern = re.compile(rf"^\.{name}\.(\d+)\.[a-z0-9_]+\.(tmp|old)$")
     removed = []
     for entry in parent.iterdir():
         m = pattern.match(entry.name)
