@@ -123,8 +123,9 @@ def match_benchmark(results: dict[str, Any], board: str | os.PathLike) -> Benchm
                     return bench
             except InputError:
                 continue
-        elif bench.source == "dataset" and (ds.get("name"), ds.get("version")) == (bench.name, bench.version):
-            return bench
+        elif bench.source == "dataset" and (ds.get("name"), ds.get("version"), ds.get("split")) == (
+                bench.name, bench.version, bench.split) and bench.experiment in (None, ds.get("experiment")):
+            return bench  # one dataset version holds several benchmarks (splits, experiments)
     return None
 
 
