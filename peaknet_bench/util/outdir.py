@@ -45,6 +45,11 @@ class OutputClaim:
                 raise InputError(str(self.directory), None,
                                  f"another run is writing to this directory ({holder}); wait for it to finish "
                                  "or choose another output directory") from None
+            except OSError as exc:  # e.g. ENOLCK: a network filesystem without lock support
+                os.close(fd)
+                raise InputError(str(self.directory), None,
+                                 f"cannot lock the output directory ({exc.strerror}), so a second run writing here "
+                                 "could not be refused; write to a local or lock-capable filesystem") from None
             try:
                 same = os.stat(path).st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:
