@@ -108,8 +108,9 @@ def test_fetch_notices_a_flipped_byte_in_the_cache(built, tmp_path):
     assert target.read_bytes() == original  # ... the full check does not
 
 
-def test_fetch_without_a_source_names_the_damaged_file(built, tmp_path):
-    from peaknet_bench.data.download import fetch
+def test_a_damaged_cached_file_is_never_returned_as_verified(built, tmp_path):
+    """With no good copy to fetch, the damaged file is an error naming it, not a silent return."""
+    from peaknet_bench.data.download import DownloadError, fetch
 
     datasets, cache = _publish(built, tmp_path)
     path = fetch("tiny", "0.1", datasets_dir=datasets, cache_dir=cache, progress=False)
@@ -118,11 +119,9 @@ def test_fetch_without_a_source_names_the_damaged_file(built, tmp_path):
     data = bytearray(target.read_bytes())
     data[0] ^= 0xFF
     target.write_bytes(bytes(data))
-    m = json.loads((datasets / "tiny" / "0.1" / MANIFEST_NAME).read_text())
-    m["base_urls"] = []
-    (datasets / "tiny" / "0.1" / MANIFEST_NAME).write_text(json.dumps(m))
-    with pytest.raises(InputError, match="base_urls"):  # not returned as if it were fine
-        fetch("tiny", "0.1", datasets_dir=datasets, cache_dir=cache, progress=False)
+    with pytest.raises(DownloadError, match=big["path"].rsplit("/", 1)[-1]):
+        fetch("tiny", "0.1", datasets_dir=datasets, cache_dir=cache, progress=False,
+              base_url=(tmp_path / "nowhere").as_uri())
 
 
 def test_a_deleted_table_chunk_is_an_error_not_zeros(built, tmp_path):
