@@ -108,6 +108,16 @@ class _Fit:
         return float(self.cost[self.inliers].sum() + self.outlier_cost[~self.inliers].sum())
 
 
+@dataclass(frozen=True)
+class _CellConstraint:
+    """Where the free cell parameters are pulled (prior centre and σ) and how far they may go."""
+
+    centre: np.ndarray
+    sigma: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
 class BuiltinIndexer:
     """Known-cell still indexer; see the module docstring for the method."""
 
@@ -122,9 +132,10 @@ class BuiltinIndexer:
         self._astar_min = float(np.linalg.norm(self._recip, axis=1).min())
         self._lengths = cell.unique_lengths()
         self._model = CellModel(cell)
-        self._prior_sigma = self._model.prior_sigma(config.cell_prior, config.cell_prior_angle_deg)
         change = np.where(self._model.is_angle, config.max_angle_change_deg, config.max_length_change * self._model.free0)
-        self._bounds = (self._model.free0 - change, self._model.free0 + change)
+        self._target_constraint = _CellConstraint(
+            self._model.free0, self._model.prior_sigma(config.cell_prior, config.cell_prior_angle_deg),
+            self._model.free0 - change, self._model.free0 + change)
         self._directions = fibonacci_half_sphere(config.n_directions)
         self._directions32 = self._directions.astype(np.float32)
         phi = np.linspace(0.0, 2.0 * math.pi, config.n_spin_steps, endpoint=False)
@@ -155,7 +166,7 @@ class BuiltinIndexer:
             if idx.size < required:
                 break
             try:
-                fit = self._find_lattice(q[idx], ray[idx], required)
+                fit = self._find_lattice(q[idx], ray[idx], required, self._constraint(found))
             except np.linalg.LinAlgError:  # a degenerate peak set (e.g. all coplanar): not indexable
                 log.debug("degenerate peak geometry; frame not indexed", exc_info=True)
                 fit = None
@@ -210,7 +221,21 @@ class BuiltinIndexer:
         return k >= cfg.min_inliers and significance(k, q.shape[0], self.chance_probability(fit.tol_perp)) >= cfg.min_significance
 
     # ----------------------------------------------------------------- helpers
-    def _find_lattice(self, q: np.ndarray, ray: np.ndarray, required: float) -> _Fit | None:
+    def _constraint(self, found: list) -> _CellConstraint:
+        """The target's cell constraint for the first lattice; for further ones, the first
+        lattice's refined cell within `further_cell_change` (crystals of one sample on one
+        frame share the cell and the geometry error, and a chance lattice gains nothing from
+        stretching its cell)."""
+        cfg = self.config
+        first = found[0][0].free if found else None
+        if first is None:
+            return self._target_constraint
+        target = self._target_constraint
+        change = np.where(self._model.is_angle, cfg.further_cell_change * 100.0, cfg.further_cell_change * first)
+        low, high = np.maximum(first - change, target.low), np.minimum(first + change, target.high)
+        return _CellConstraint(first, np.minimum(target.sigma, change / 2.0), low, high)
+
+    def _find_lattice(self, q: np.ndarray, ray: np.ndarray, required: float, constraint: _CellConstraint) -> _Fit | None:
         """Best lattice among the remaining peaks, or None when no candidate can be accepted."""
         cfg = self.config
         order = np.argsort(np.linalg.norm(q, axis=1))[: cfg.n_search_peaks]
@@ -231,7 +256,7 @@ class BuiltinIndexer:
             # Symmetry-equivalent spin candidates (equal axes, both signs) refine to the same lattice.
             if any(_same_lattice(real, other, cfg.candidate_duplicate_deg) for other in refined):
                 continue
-            fit = self._refine(astar, qs, rays)
+            fit = self._refine(astar, qs, rays, constraint)
             if fit is not None:
                 refined.append(np.linalg.inv(fit.astar).T)
             if fit is not None and (best is None or fit.robust_cost < best.robust_cost):
@@ -240,10 +265,10 @@ class BuiltinIndexer:
                     break
         if best is None:
             return None
-        fit = self._refine(best.astar, q, ray, best.free)
-        return None if fit is None else self._scale_tolerance(fit, q, ray)
+        fit = self._refine(best.astar, q, ray, constraint, best.free)
+        return None if fit is None else self._scale_tolerance(fit, q, ray, constraint)
 
-    def _scale_tolerance(self, fit: "_Fit", q: np.ndarray, ray: np.ndarray) -> "_Fit":
+    def _scale_tolerance(self, fit: "_Fit", q: np.ndarray, ray: np.ndarray, constraint: _CellConstraint) -> "_Fit":
         """Inliers at a threshold scaled to this lattice's own across-ray scatter (real data:
         centroid errors, detector distance and parallax; simulation: ~0.3 px), refitted there.
 
@@ -260,7 +285,7 @@ class BuiltinIndexer:
             trial = self._assign(fit.astar, q, ray, tol)
             if trial.inliers.sum() < 3:
                 return fit
-            astar, free = self._fit_inliers(trial, q, ray, fit.free)
+            astar, free = self._fit_inliers(trial, q, ray, fit.free, constraint)
             fit = self._assign(astar, q, ray, tol)
             fit.free = free
         return fit
@@ -271,7 +296,8 @@ class BuiltinIndexer:
         qq = q[:, 0] * q[:, 0] + q[:, 1] * q[:, 1] + q[:, 2] * q[:, 2]
         return np.sqrt(cfg.excitation_sigma**2 + cfg.mosaicity**2 * qq)
 
-    def _fit_inliers(self, fit: "_Fit", q: np.ndarray, ray: np.ndarray, free: np.ndarray | None):
+    def _fit_inliers(self, fit: "_Fit", q: np.ndarray, ray: np.ndarray, free: np.ndarray | None,
+                     constraint: _CellConstraint):
         """(A*, free cell parameters or None) fitted to a fit's inliers, cell and orientation
         together when there are enough of them."""
         cfg = self.config
@@ -279,11 +305,12 @@ class BuiltinIndexer:
         if not cfg.fit_cell or inl.sum() < cfg.min_cell_fit_inliers:
             return self._fit_rotation(fit.astar, fit.hkl[inl], q[inl], ray[inl]), free
         model = self._model
-        free0 = model.free0 if free is None else free
+        free0 = constraint.centre if free is None else free
         rot = orientation_of(fit.astar, model.reciprocal(free0))
         free, rot = refine_cell_and_orientation(
             model, free0, rot, fit.hkl[inl], q[inl], ray[inl], position_sigma=cfg.position_sigma,
-            excitation_sigma=self._excitation_sigma(q[inl]), prior_sigma=self._prior_sigma, bounds=self._bounds, huber=cfg.huber,
+            excitation_sigma=self._excitation_sigma(q[inl]), prior_centre=constraint.centre, prior_sigma=constraint.sigma,
+            bounds=(constraint.low, constraint.high), huber=cfg.huber,
         )
         return dm.matmul(model.reciprocal(free), rot.T), free
 
@@ -418,7 +445,8 @@ class BuiltinIndexer:
             astar = astar @ axis_angle_matrix(omega, angle).T
         return astar
 
-    def _refine(self, astar: np.ndarray, q: np.ndarray, ray: np.ndarray, free0: np.ndarray | None = None) -> _Fit | None:
+    def _refine(self, astar: np.ndarray, q: np.ndarray, ray: np.ndarray, constraint: _CellConstraint,
+                free0: np.ndarray | None = None) -> _Fit | None:
         """Rotation of the target cell with shrinking thresholds (Kabsch, then weighted), then
         the 9-parameter fit, alternated with hkl assignment; the better of the two is kept."""
         cfg = self.config
@@ -427,7 +455,8 @@ class BuiltinIndexer:
         scale = float(np.mean(dm.norm(dm.inv3(astar).T) / self._axis_lengths))
         recip = self._recip / scale
         if free0 is None and cfg.scale_from_axis:
-            free0 = np.where(self._model.is_angle, self._model.free0, self._model.free0 * scale)
+            scaled = np.where(self._model.is_angle, self._model.free0, self._model.free0 * scale)
+            free0 = np.clip(scaled, constraint.low, constraint.high)
         for step, factor in enumerate(cfg.refine_tolerances):
             fit = self._assign(astar, q, ray, factor * self._astar_min)
             if fit.inliers.sum() < 3:
@@ -466,7 +495,7 @@ class BuiltinIndexer:
             fit = self._assign(full, q, ray, factor * self._astar_min)
             if fit.inliers.sum() < cfg.min_cell_fit_inliers:
                 return best
-            full, free = self._fit_inliers(fit, q, ray, free)
+            full, free = self._fit_inliers(fit, q, ray, free, constraint)
         fit = self._assign(full, q, ray, cfg.accept_tolerance * self._astar_min)
         fit.free = free
         return fit if fit.robust_cost <= best.robust_cost else best

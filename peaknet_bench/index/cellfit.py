@@ -216,13 +216,15 @@ def _small_rotation(omega: np.ndarray) -> np.ndarray:
 def refine_cell_and_orientation(
     model: CellModel, free: np.ndarray, rot: np.ndarray, hkl: np.ndarray, q: np.ndarray, ray: np.ndarray, *,
     position_sigma: float, excitation_sigma: float | np.ndarray, prior_sigma: np.ndarray, bounds: tuple[np.ndarray, np.ndarray],
+    prior_centre: np.ndarray | None = None,
     huber: float = 2.0, n_iter: int = 4, fit_cell: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gauss–Newton on (rotation, free cell parameters) for fixed hkl; returns (free, U).
 
     `excitation_sigma` is the along-ray σ, one value or one per peak.
 
-    `prior_sigma` pulls each free parameter towards the target (model.free0); `bounds` clip it.
+    `prior_sigma` pulls each free parameter towards `prior_centre` (default: the target,
+    model.free0); `bounds` clip it.
     Peaks whose across-ray residual exceeds `huber` × position_sigma get Huber weights.
     """
     a_w = 1.0 / position_sigma**2
@@ -231,6 +233,7 @@ def refine_cell_and_orientation(
     free = free.astype(np.float64).copy()
     k = model.n_free if fit_cell else 0
     prior_w = 1.0 / np.asarray(prior_sigma, np.float64) ** 2
+    centre = model.free0 if prior_centre is None else np.asarray(prior_centre, np.float64)
     for _ in range(n_iter):
         recip = model.reciprocal(free)
         pred = dm.matmul(h, dm.matmul(recip, rot.T))
@@ -247,7 +250,7 @@ def refine_cell_and_orientation(
         big, rhs = _normal_equations(pred, dp, ray, resid, weight, a_w, b_w)
         if k:
             big[3:, 3:] += np.diag(prior_w)
-            rhs[3:] += prior_w * (model.free0 - free)
+            rhs[3:] += prior_w * (centre - free)
         big += np.diag(np.full(big.shape[0], 1e-12 * np.trace(big) / big.shape[0]))
         step = _solve_spd(big, rhs)
         if not np.all(np.isfinite(step)):

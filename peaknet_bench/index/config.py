@@ -50,6 +50,7 @@ class BuiltinConfig:
     cell_prior_angle_deg: float = _opt(1.0, "prior σ of the free cell angles")
     huber: float = _opt(2.0, "across-ray residuals beyond this × position_sigma are down-weighted")
     max_length_change: float = _opt(0.03, "refined cell lengths (and the search's cell scale) within 3 % of the target")
+    further_cell_change: float = _opt(0.005, "further lattices: free cell lengths within this relative change (angles: × 100 degrees) of the first lattice's refined cell")
     max_angle_change_deg: float = _opt(3.0, "refined angles within 3° of the target")
     accept_tolerance: float = _opt(0.1, "nominal across-ray inlier threshold × |a*|min (search and first fit)")
     tolerance_scale: float = _opt(3.0, "final across-ray threshold = this × the robust σ of the lattice's own residuals (tolerance scaled to the data)")
