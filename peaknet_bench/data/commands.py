@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.set_defaults(handler=_verify)
 
     d = verbs.add_parser("download", help="fetch a dataset version into the cache (resume, sha256 per file)")
-    d.add_argument("spec", help="NAME[:VERSION], e.g. peaknet-sim:1.1 (newest version when omitted)")
+    d.add_argument("spec", help="NAME[:VERSION], e.g. peaknet-sim:1.2 (newest version when omitted)")
     d.add_argument("--base-url", default=None, help="download from here instead of the manifest's URLs (https, http, file)")
     d.add_argument("--cache-dir", default=None, help="cache root (default $PEAKNET_BENCH_CACHE or ~/.cache/peaknet-bench)")
     d.add_argument("--retries", type=int, default=3, help="resume attempts per file within this run")
