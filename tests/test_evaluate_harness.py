@@ -333,3 +333,23 @@ def test_an_interrupted_evaluation_resumes_to_the_same_results(exp_path, tmp_pat
     a, b = load_results(tmp_path / "whole.json"), load_results(out)
     assert [f.model_dump() for f in a.frames] == [f.model_dump() for f in b.frames]
     assert a.metrics.indexing_yield == b.metrics.indexing_yield
+
+
+def test_evaluate_writes_the_predictions_a_submission_needs(exp_path, tmp_path):
+    """`evaluate --predictions` writes, from the same pass, the peak file `leaderboard predict`
+    would write for those frames (same events, same peaks)."""
+    from peaknet_bench.cli import main
+    from peaknet_bench.io.cxi import CXIReader
+    from peaknet_bench.leaderboard.predict import write_predictions
+
+    args = ["evaluate", "--experiment", str(exp_path), "-n", "6", "--seed", "3"]
+    assert main(args + ["-o", str(tmp_path / "r.json"), "--predictions", str(tmp_path / "a.cxi")]) == 0
+    source = SimulatedFrames(str(exp_path), seed=3, n_frames=6)
+    write_predictions(pf8_method(), source, tmp_path / "b.cxi", show_progress=False)
+    with CXIReader(tmp_path / "a.cxi") as a, CXIReader(tmp_path / "b.cxi") as b:
+        assert len(a) == len(b) == 6
+        for i in range(6):
+            assert a.event(i) == b.event(i)
+            pa, pb = a.peaks(i), b.peaks(i)
+            np.testing.assert_array_equal(pa.fs, pb.fs)
+            np.testing.assert_array_equal(pa.intensity, pb.intensity)

@@ -84,6 +84,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-overlap", action="store_true",
                    help="allow evaluating on frames the --params were tuned on (default: refuse)")
     p.add_argument("-o", "--output", default="results.json", help="results file (default results.json)")
+    p.add_argument("--predictions", metavar="PEAKS.cxi",
+                   help="also write the peak lists found (one CXI row per frame): a leaderboard submission's "
+                        "--predictions, without running the method a second time")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted evaluation into the same --output from the frames it finished "
                         "(kept in OUTPUT.partial/)")
@@ -142,7 +145,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                         address=args.address, chunk_size=args.chunk_size)
     run = {"method": method.identity(), "frames": source.identity(), "match_radius_px": config.match_radius_px}
     checkpoint = Checkpoint(checkpoint_dir(args.output), run, resume=args.resume)
-    results = evaluate(method, source, config, cell=_cell(args), checkpoint=checkpoint)
+    results = evaluate(method, source, config, cell=_cell(args), checkpoint=checkpoint, predictions=args.predictions)
     write_results(results, args.output)
     checkpoint.remove()
     m = results.metrics

@@ -366,12 +366,15 @@ def build_indexer(name: str, cell, options: dict[str, Any] | None = None):
     return indexer
 
 
-def evaluate(method: MethodSpec, source, config: EvalConfig = EvalConfig(), cell=None, checkpoint=None):
+def evaluate(method: MethodSpec, source, config: EvalConfig = EvalConfig(), cell=None, checkpoint=None,
+             predictions: str | os.PathLike | None = None):
     """Evaluate `method` on the frames of `source`; returns a validated `Results`.
 
     `cell` overrides the source's target cell (the indexer's known cell). A `Checkpoint`
     (peaknet_bench.evaluate.checkpoint) keeps phase 1 chunk by chunk, so a stopped
-    evaluation resumes where it stopped.
+    evaluation resumes where it stopped. `predictions` names a CXI file for the peak lists
+    found (one row per frame, with its event id): the file a leaderboard submission needs,
+    written from the same pass instead of running a model twice.
     """
     from peaknet_bench.evaluate.results import Results
     from peaknet_bench.index import index_frames
@@ -386,6 +389,11 @@ def evaluate(method: MethodSpec, source, config: EvalConfig = EvalConfig(), cell
             stack.enter_context(ray_session(config.address, log_to_driver=False,
                                             **({} if config.address else {"num_cpus": config.workers})))
         found, find_wall = _find_all(source, method, config, use_ray, checkpoint)
+        if predictions is not None:
+            from peaknet_bench.io.cxi import write_peaks_cxi
+
+            write_peaks_cxi(predictions, [f.peaks for f in found], photon_energy_ev=np.array([f.photon_energy_ev for f in found]),
+                            clen_m=np.array([f.clen_m for f in found]), events=[f.event for f in found])
         hits = [f for f in found if len(f.peaks) >= config.min_peaks]
         t0 = time.perf_counter()
         lattices = index_frames(
