@@ -2,8 +2,8 @@
 # The leaderboard's baseline entries on peaknet-sim-bench 1.0, exactly as they were made.
 # Needs the benchmark frames: peaknet-bench dataset build datasets/peaknet-sim-bench/1.0
 # Run from the repository root with the package's venv on PATH. pf8 and the oracle take a
-# few minutes; the reference student about an hour on 2 CPU cores (evaluate --resume
-# continues an interrupted run).
+# few minutes; the reference student about an hour per benchmark on 2 CPU cores (evaluate
+# --resume continues an interrupted run; --predictions writes the peak lists submit needs).
 set -euo pipefail
 A=(--authors "peaknet-bench baselines" --code-url "https://github.com/peaknet-bench/peaknet-bench/tree/main/baselines")
 run() {  # run NAME SPLIT EXPERIMENT DESCRIPTION REFERENCE METHOD-ARGS...
@@ -11,8 +11,7 @@ run() {  # run NAME SPLIT EXPERIMENT DESCRIPTION REFERENCE METHOD-ARGS...
   local B=peaknet-sim-bench/1.0/$split D="--dataset peaknet-sim-bench:1.0 --split $split --experiment $exp"
   local out=baselines/results/bench-$split-$name.json cxi=${TMPDIR:-/tmp}/bench-$split-$name.cxi
   echo "== $name on $B ($(date +%T))"
-  peaknet-bench evaluate "$@" --name $name $D -o $out --resume
-  peaknet-bench leaderboard predict "$@" --name $name --benchmark $B -o $cxi
+  peaknet-bench evaluate "$@" --name $name $D -o $out --predictions $cxi --resume
   peaknet-bench leaderboard submit $out --predictions $cxi "${A[@]}" --description "$desc" $ref
 }
 TUNED=baselines/pf8-tuned-epix10k-lysozyme.json
