@@ -67,45 +67,34 @@ def test_paired_difference_interval_covers_the_true_difference_and_is_tighter():
     assert np.mean(widths_paired) < 0.8 * np.mean(widths_unpaired)
 
 
-def test_the_rule_rarely_flags_equal_methods_and_catches_a_real_drop():
-    """Simulated per-frame outcomes of two methods on the same 120 frames (frame difficulty shared)."""
-    rng = np.random.default_rng(13)
-    n, reps, tol = 120, 150, MetricTolerance(direction="higher", abs=0.02)
+def _regression_rate(rng, n: int, reps: int, level: float, drop: float) -> float:
+    """How often `regress`'s rule flags a candidate whose yield is `drop` below a baseline's
+    `level`, on n shared frames (a frame's difficulty is shared by both methods)."""
+    tol = MetricTolerance(direction="higher", abs=0.02)
     ones = np.ones(n)
+    hits = 0
+    for k in range(reps):
+        easy = rng.random(n)
+        base = easy < level + 0.1 * (rng.random(n) - 0.5)
+        cand = easy < level - drop + 0.1 * (rng.random(n) - 0.5)
+        d, lo, hi = paired_bootstrap_diff(cand, ones, base, ones, n_boot=300, seed=k)
+        hits += verdict(d, lo, hi, tol, tol.allowed_drop(base.mean())) == "REGRESSION"
+    return hits / reps
 
-    def flagged(drop: float) -> float:
-        hits = 0
-        for k in range(reps):
-            easy = rng.random(n)  # a frame's difficulty, shared by both methods
-            base = easy < 0.6 + 0.1 * (rng.random(n) - 0.5)
-            cand = easy < 0.6 - drop + 0.1 * (rng.random(n) - 0.5)
-            d, lo, hi = paired_bootstrap_diff(cand, ones, base, ones, n_boot=300, seed=k)
-            hits += verdict(d, lo, hi, tol, tol.allowed_drop(base.mean())) == "REGRESSION"
-        return hits / reps
 
-    assert flagged(0.0) <= 0.05  # one-sided 97.5 % interval: about 2.5 % false alarms at most
-    assert flagged(0.15) >= 0.9  # a 15-point drop in yield is caught
+def test_the_rule_rarely_flags_equal_methods_and_catches_a_real_drop():
+    """Simulated per-frame outcomes of two methods on the same 120 frames."""
+    rng = np.random.default_rng(13)
+    assert _regression_rate(rng, 120, 150, 0.6, 0.0) <= 0.05  # one-sided 97.5 %: about 2.5 % false alarms
+    assert _regression_rate(rng, 120, 150, 0.6, 0.15) >= 0.9  # a 15-point drop in yield is caught
 
 
 def test_a_five_point_yield_drop_is_caught_on_a_benchmark_sized_split():
     """On a leaderboard benchmark (≥ 1080 frames, yields near 50 %), `regress` reports a
     5-point drop as a regression, paired over the shared frames, and not an equal method."""
     rng = np.random.default_rng(14)
-    n, reps, tol = 1080, 40, MetricTolerance(direction="higher", abs=0.02)
-    ones = np.ones(n)
-
-    def flagged(drop: float) -> float:
-        hits = 0
-        for k in range(reps):
-            easy = rng.random(n)
-            base = easy < 0.5 + 0.1 * (rng.random(n) - 0.5)
-            cand = easy < 0.5 - drop + 0.1 * (rng.random(n) - 0.5)
-            d, lo, hi = paired_bootstrap_diff(cand, ones, base, ones, n_boot=300, seed=k)
-            hits += verdict(d, lo, hi, tol, tol.allowed_drop(base.mean())) == "REGRESSION"
-        return hits / reps
-
-    assert flagged(0.05) >= 0.95
-    assert flagged(0.0) <= 0.05
+    assert _regression_rate(rng, 1080, 40, 0.5, 0.05) >= 0.95
+    assert _regression_rate(rng, 1080, 40, 0.5, 0.0) <= 0.05
 
 
 def test_verdicts():
