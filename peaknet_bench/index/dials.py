@@ -1,10 +1,11 @@
 """DIALS (`dials.index`, stills indexer, known symmetry) as an indexing backend.
 
 The backend writes one job file (geometry per frame in DIALS' lab frame, peaks in DIALS' pixel
-convention), then runs DIALS' own Python on it in three subprocess stages (`_dials_job.py`):
-import (one experiment + strong-spot table per frame, as dials.import/find_spots would
-write them), `dials.index` per frame (detector and beam fixed, never refined), and export of
-the indexed crystals and spots. DIALS' lab frame has the beam along −z: positions, axes and
+convention), then runs DIALS' own Python on it in subprocess stages (`_dials_job.py`): import
+(one experiment + strong-spot table per frame, as dials.import/find_spots would write them),
+`dials.index` per frame (detector and beam fixed, never refined), with `max_lattices` > 1
+further rounds on the spots the earlier ones left (kept with >= 15 spots and RMSD <= 2 px,
+as DIALS' reference run did with 1.5 px), and export of the indexed crystals and spots. DIALS' lab frame has the beam along −z: positions, axes and
 bases map to ours by diag(−1, 1, −1). Which peaks a lattice explains is DIALS' answer (its
 indexed spots carry our peak numbers).
 """
@@ -49,7 +50,10 @@ class DialsConfig:
 
     executable: str = "dials.index"  # its shebang names DIALS' Python, which runs _dials_job.py
     method: str = "fft1d"  # indexing.method (fft1d, fft3d, real_space_grid_search)
-    max_lattices: int = 1  # indexing.multiple_lattice_search.max_lattices
+    max_lattices: int = 1  # rounds of dials.index: each further one on the spots the earlier ones left
+    min_spots: int = 15  # a further round's lattice needs this many indexed spots ...
+    max_rmsd_px: float = 2.0  # ... and at most this RMSD (DIALS' reference run used 1.5 px on its own leftover
+    #   spots; thau_3_2_0004's second domain comes out at 1.73 px here)
     cores: int = 1  # dials.index processes run at once
     timeout_s: float | None = 600.0  # per dials.index run
     workdir: str | None = None  # keep the files here instead of a temporary directory
@@ -141,11 +145,18 @@ class DialsIndexer:
         # shadow DIALS' own `dials` package.
         shutil.copyfile(SCRIPT, work / SCRIPT.name)
         job = work / "job.json"
+        cfg = self.config
+        rounds = max(1, cfg.max_lattices)
         job.write_text(json.dumps({"frames": [self._frame_job(p, geometry, e, c)
-                                              for p, e, c in zip(peak_lists, energies, clens)]}))
+                                              for p, e, c in zip(peak_lists, energies, clens)],
+                                   "rounds": rounds, "min_spots": cfg.min_spots, "max_rmsd_px": cfg.max_rmsd_px}))
         self._stage(python, ["import", str(job)], work, "import")
-        with ThreadPoolExecutor(max_workers=max(1, self.config.cores)) as pool:
-            list(pool.map(lambda i: self._index_frame(python, work, i), range(len(peak_lists))))
+        for round_ in range(rounds):
+            if round_ > 0:
+                self._stage(python, ["leftover", str(job), str(round_)], work, "leftover")
+            todo = [i for i in range(len(peak_lists)) if (work / f"spots_{i:05d}_{round_}.refl").is_file()]
+            with ThreadPoolExecutor(max_workers=max(1, cfg.cores)) as pool:
+                list(pool.map(lambda i: self._index_frame(python, work, i, round_), todo))
         self._stage(python, ["export", str(job)], work, "export")
         results = json.loads((work / "result.json").read_text())
         return [self._results(r, p, geometry, float(e), float(c))
@@ -164,26 +175,25 @@ class DialsIndexer:
             "peak_index": usable.tolist(),
         }
 
-    def _command(self, python: str, i: int) -> list[str]:
+    def _command(self, python: str, i: int, round_: int = 0) -> list[str]:
         cfg, cell = self.config, self.cell
         params = ",".join(f"{x:g}" for x in cell.parameters)
         return [
-            python, SCRIPT.name, "index", f"frame_{i:05d}.expt", f"frame_{i:05d}.refl",
+            python, SCRIPT.name, "index", f"frame_{i:05d}.expt", f"spots_{i:05d}_{round_}.refl",
             "stills.indexer=stills", f"indexing.method={cfg.method}",
             f"indexing.known_symmetry.space_group={space_group_symbol(cell).replace(' ', '')}",
             f"indexing.known_symmetry.unit_cell={params}",
-            f"indexing.multiple_lattice_search.max_lattices={cfg.max_lattices}",
             "refinement.parameterisation.detector.fix=all", "refinement.parameterisation.beam.fix=all",
-            f"output.experiments=indexed_{i:05d}.expt", f"output.reflections=indexed_{i:05d}.refl",
-            f"output.log=index_{i:05d}.log", *cfg.extra_args,
+            f"output.experiments=indexed_{i:05d}_{round_}.expt", f"output.reflections=indexed_{i:05d}_{round_}.refl",
+            f"output.log=index_{i:05d}_{round_}.log", *cfg.extra_args,
         ]
 
-    def _index_frame(self, python: str, work: Path, i: int) -> None:
+    def _index_frame(self, python: str, work: Path, i: int, round_: int = 0) -> None:
         """One dials.index run; a frame DIALS cannot index leaves no output (not an error)."""
-        out = work / f"index_{i:05d}.out"
+        out = work / f"index_{i:05d}_{round_}.out"
         with open(out, "w") as fh:
             try:
-                proc = subprocess.run(self._command(python, i), cwd=work, stdout=fh, stderr=subprocess.STDOUT,
+                proc = subprocess.run(self._command(python, i, round_), cwd=work, stdout=fh, stderr=subprocess.STDOUT,
                                       timeout=self.config.timeout_s)
             except subprocess.TimeoutExpired:
                 log.warning("dials.index timed out on frame %d after %s s", i, self.config.timeout_s)
