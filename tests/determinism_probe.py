@@ -4,9 +4,10 @@ Run as a script (``python tests/determinism_probe.py OUT.json [N_FRAMES]``) or c
 `probe(n_frames)`: the first frames of every experiment of the built-in recipe go through
 the simulator, peakfinder8, the data engine (PeakDiff, curation, profile fits, labels) and
 the built-in indexer, and every resulting array is reduced to the sha256 of its bytes.
-Two runs agree key for key only when every stored number is bit-identical. The indexer is
-not a dataset stage (and still uses LAPACK), so only its decisions are compared: lattices
-found and the peaks each explains.
+Two runs agree key for key only when every stored number is bit-identical. The indexer's
+refined A* matrices and explained peaks are compared too, on the simulated frames and, where
+the real stills of shared/real are present, on peakfinder8's peaks of the Pilatus and CSPAD
+files.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+from peaknet_bench.frame import PeakList
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,6 +55,34 @@ def probe(n_frames: int = 3) -> dict[str, str]:
             frame = sim.frame(i)
             lattices = indexer.index(frame.truth.foundable_peaks(), frame.geometry, frame.photon_energy_ev, frame.clen_m)
             out[f"{entry.name}/{i}/indexed"] = _digest(np.array([lat.n_inliers for lat in lattices], np.int64))
+            out[f"{entry.name}/{i}/indexed_astar"] = _digest(np.array([lat.crystal.astar for lat in lattices]).reshape(-1, 3))
+    out.update(_real_stills())
+    return out
+
+
+def _real_stills() -> dict[str, str]:
+    """Digests of peakfinder8 peaks and built-in indexing on the real stills (when present)."""
+    real = REPO.parent / "shared" / "real"
+    if not real.is_dir():
+        return {}
+    from peaknet_bench.crystal import UnitCell
+    from peaknet_bench.index.builtin import BuiltinIndexer
+    from peaknet_bench.io import open_frames
+    from peaknet_bench.peakfind.peakfinder8 import Peakfinder8, Peakfinder8Params
+
+    cells = {"thau": UnitCell(58.6, 58.6, 151.5, 90, 90, 90, "tetragonal", unique_axis="c", space_group="P 41 21 2"),
+             "idx": UnitCell(92.9, 92.9, 130.4, 90, 90, 120, "hexagonal", unique_axis="c", space_group="P 61 2 2")}
+    settings = {"thau": {"threshold": 10.0, "min_snr": 5.0, "min_pix_count": 2},
+                "idx": {"threshold": 100.0, "min_snr": 5.0, "min_pix_count": 2}}
+    out = {}
+    for path in sorted((real / "cbf").iterdir()):
+        kind = path.name.split("_")[0].split("-")[0]
+        frame = next(iter(open_frames(str(path))))
+        cols = Peakfinder8(Peakfinder8Params(**settings[kind]), frame.geometry).find_arrays(frame.data, frame.mask)
+        out[f"real/{path.name}/peaks"] = _digest(np.column_stack([cols["fs"], cols["ss"], cols["intensity"]]))
+        peaks = PeakList(fs=cols["fs"], ss=cols["ss"], panel=cols["panel"], intensity=cols["intensity"])
+        lattices = BuiltinIndexer(cells[kind]).index(peaks, frame.geometry, frame.photon_energy_ev, frame.clen_m)
+        out[f"real/{path.name}/indexed_astar"] = _digest(np.array([lat.crystal.astar for lat in lattices]).reshape(-1, 3))
     return out
 
 

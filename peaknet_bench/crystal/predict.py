@@ -81,7 +81,7 @@ def ewald_reflections(
     real = dm.inv3(astar).T
     limits = np.floor(dm.norm(real) * qmax).astype(np.int64)
     # Enumerate the two shortest index ranges as a grid; solve for the third.
-    order = np.argsort(limits)
+    order = np.argsort(limits, kind="stable")  # ties (a = b) in the same order on every CPU
     i0, i1, i2 = (int(x) for x in order)
     g0, g1 = np.meshgrid(
         np.arange(-limits[i0], limits[i0] + 1), np.arange(-limits[i1], limits[i1] + 1), indexing="ij"

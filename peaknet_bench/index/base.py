@@ -9,6 +9,7 @@ import numpy as np
 
 from peaknet_bench.crystal import Crystal, UnitCell
 from peaknet_bench.frame import PeakList, wavelength_a
+from peaknet_bench.util import detmath as dm
 
 
 @dataclass
@@ -115,14 +116,14 @@ def peaks_to_q(peaks: PeakList, geometry, photon_energy_ev: float, clen_m: float
     if usable.size == 0:
         return np.zeros((0, 3)), usable
     q = geometry.q_vectors(peaks.fs[usable], peaks.ss[usable], wavelength_a(photon_energy_ev), panel[usable], clen_m)
-    good = np.all(np.isfinite(q), axis=1) & (np.linalg.norm(q, axis=1) > 0)
+    good = np.all(np.isfinite(q), axis=1) & (dm.norm(q) > 0)
     return q[good], usable[good]
 
 
 def ray_directions(q: np.ndarray, photon_energy_ev: float) -> np.ndarray:
     """Unit vectors from the Ewald-sphere centre through each q (the peaks' ray directions)."""
     ray = q + np.array([0.0, 0.0, 1.0 / wavelength_a(photon_energy_ev)])
-    return ray / np.linalg.norm(ray, axis=1, keepdims=True)
+    return ray / dm.norm(ray, keepdims=True)
 
 
 def prediction_rms_px(astar: np.ndarray, hkl: np.ndarray, peaks: PeakList, geometry, photon_energy_ev: float,
@@ -131,7 +132,7 @@ def prediction_rms_px(astar: np.ndarray, hkl: np.ndarray, peaks: PeakList, geome
     if len(peaks) == 0:
         return float("nan")
     k = 1.0 / wavelength_a(photon_energy_ev)
-    panel, fs, ss = geometry.ray_to_slab(hkl @ astar + np.array([0.0, 0.0, k]), clen_m)
+    panel, fs, ss = geometry.ray_to_slab(dm.matmul(hkl, astar) + np.array([0.0, 0.0, k]), clen_m)
     hit = panel >= 0
     if not hit.any():
         return float("nan")

@@ -48,7 +48,7 @@ def fibonacci_half_sphere(n: int) -> np.ndarray:
     z = (i + 0.5) / n
     r = np.sqrt(1.0 - z * z)
     phi = i * math.pi * (3.0 - math.sqrt(5.0))
-    out = np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
+    out = np.stack([r * dm.cos(phi), r * dm.sin(phi), z], axis=1)
     out.setflags(write=False)
     return out
 
@@ -62,20 +62,17 @@ def _rotations_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     kx[:, 1, 0], kx[:, 2, 0], kx[:, 2, 1] = w[:, 2], -w[:, 1], w[:, 0]
     opposite = c < -1.0 + 1e-9
     scale = 1.0 / np.where(opposite, 1.0, 1.0 + c)
-    out = np.eye(3)[None] + kx + (kx @ kx) * scale[:, None, None]
+    out = np.eye(3)[None] + kx + dm.matmul(kx, kx) * scale[:, None, None]
     for i in np.nonzero(opposite)[0]:  # 180° about any axis perpendicular to u (rare)
         perp = np.cross(u[i], [1.0, 0.0, 0.0] if abs(u[i, 0]) < 0.9 else [0.0, 1.0, 0.0])
-        perp /= np.linalg.norm(perp)
+        perp /= dm.norm(perp)
         out[i] = 2.0 * np.outer(perp, perp) - np.eye(3)
     return out
 
 
 def _kabsch(p: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Rotation R minimising Σ|R p_i − y_i|² (rows are points)."""
-    h = p.T @ y
-    u, _, vt = np.linalg.svd(h)
-    d = 1.0 if np.linalg.det(vt.T @ u.T) > 0 else -1.0
-    return vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    return dm.nearest_rotation(np.einsum("ni,nj->ij", y, p))
 
 
 def _same_lattice(real_a: np.ndarray, real_b: np.ndarray, max_deg: float) -> bool:
@@ -128,8 +125,8 @@ class BuiltinIndexer:
         self.config = config
         self._real = cell.real_basis()
         self._recip = cell.reciprocal_basis()
-        self._axis_lengths = np.linalg.norm(self._real, axis=1)
-        self._astar_min = float(np.linalg.norm(self._recip, axis=1).min())
+        self._axis_lengths = dm.norm(self._real)
+        self._astar_min = float(dm.norm(self._recip).min())
         self._lengths = cell.unique_lengths()
         self._model = CellModel(cell)
         change = np.where(self._model.is_angle, config.max_angle_change_deg, config.max_length_change * self._model.free0)
@@ -139,7 +136,7 @@ class BuiltinIndexer:
         self._directions = fibonacci_half_sphere(config.n_directions)
         self._directions32 = self._directions.astype(np.float32)
         phi = np.linspace(0.0, 2.0 * math.pi, config.n_spin_steps, endpoint=False)
-        self._cos_phi, self._sin_phi = np.cos(phi), np.sin(phi)
+        self._cos_phi, self._sin_phi = dm.cos(phi), dm.sin(phi)
 
     # ------------------------------------------------------------------ public
     def index(
@@ -238,7 +235,7 @@ class BuiltinIndexer:
     def _find_lattice(self, q: np.ndarray, ray: np.ndarray, required: float, constraint: _CellConstraint) -> _Fit | None:
         """Best lattice among the remaining peaks, or None when no candidate can be accepted."""
         cfg = self.config
-        order = np.argsort(np.linalg.norm(q, axis=1))[: cfg.n_search_peaks]
+        order = np.argsort(dm.norm(q), kind="stable")[: cfg.n_search_peaks]
         qs, rays = np.ascontiguousarray(q[order]), ray[order]
         axes = self._axis_search(qs)
         if not axes:
@@ -252,13 +249,13 @@ class BuiltinIndexer:
         for astar, score in self._spin_search(axes, qs, rays):
             if score < min_score:
                 break
-            real = np.linalg.inv(astar).T
+            real = dm.inv3(astar).T
             # Symmetry-equivalent spin candidates (equal axes, both signs) refine to the same lattice.
             if any(_same_lattice(real, other, cfg.candidate_duplicate_deg) for other in refined):
                 continue
             fit = self._refine(astar, qs, rays, constraint)
             if fit is not None:
-                refined.append(np.linalg.inv(fit.astar).T)
+                refined.append(dm.inv3(fit.astar).T)
             if fit is not None and (best is None or fit.robust_cost < best.robust_cost):
                 best = fit
                 if fit.inliers.sum() >= good_enough:
@@ -322,21 +319,22 @@ class BuiltinIndexer:
         for length in self._lengths:
             scores = axis_scores(self._directions32, *q32, np.float32(length), np.float32(cfg.axis_tolerance))
             n_best = min(cfg.n_axis_candidates, scores.size)
-            top = np.argpartition(-scores, n_best - 1)[:n_best]
+            # Stable: NumPy's partition/sort kernels (AVX-512, AVX2 or none) order ties differently.
+            top = np.argsort(-scores, kind="stable")[:n_best]
             v = self._directions[top] * length
             for tol in cfg.axis_refine_tolerances:
                 v = self._refine_axes(v, q, tol)
-            x = q @ v.T
+            x = dm.matmul(q, v.T)
             score = (np.abs(x - np.rint(x)) < cfg.axis_tolerance).sum(axis=0)
-            norms = np.linalg.norm(v, axis=1)
+            norms = dm.norm(v)
             ok = np.abs(norms / length - 1.0) <= cfg.axis_length_tolerance
             found.extend((int(s), vec) for s, vec, good in zip(score, v, ok) if good)
         found.sort(key=lambda item: -item[0])
         kept: list[np.ndarray] = []
         cos_dup = math.cos(math.radians(cfg.axis_duplicate_deg))
         for _, vec in found:
-            unit = vec / np.linalg.norm(vec)
-            if all(abs(float(unit @ (w / np.linalg.norm(w)))) < cos_dup for w in kept):
+            unit = vec / dm.norm(vec)
+            if all(abs(float(dm.dot(unit, w / dm.norm(w)))) < cos_dup for w in kept):
                 kept.append(vec)
             if len(kept) >= cfg.n_axes:
                 break
@@ -345,17 +343,17 @@ class BuiltinIndexer:
     @staticmethod
     def _refine_axes(v: np.ndarray, q: np.ndarray, tol: float) -> np.ndarray:
         """Least-squares update of axis vectors with the integer projections held fixed (batched)."""
-        x = q @ v.T  # (n, K)
+        x = dm.matmul(q, v.T)  # (n, K)
         nint = np.rint(x)
         w = (np.abs(x - nint) < tol).astype(np.float64)
         wq = w.T[:, :, None] * q[None]  # (K, n, 3)
-        m = wq.transpose(0, 2, 1) @ q  # (K, 3, 3)
-        b = (nint.T[:, None, :] @ wq)[:, 0, :]  # (K, 3)
+        m = np.einsum("kni,nj->kij", wq, q)  # (K, 3, 3)
+        b = np.einsum("nk,kni->ki", nint, wq)  # (K, 3)
         # A weak pull towards the current vector keeps under-determined systems solvable.
         ridge = 1e-3 * np.trace(m, axis1=1, axis2=2)[:, None, None] / 3.0 + 1e-12
         m = m + ridge * np.eye(3)
         b = b + ridge[:, :, 0] * v
-        return np.linalg.solve(m, b[..., None])[..., 0]
+        return dm.solve3(m, b)
 
     def _spin_search(
         self, axes: list[np.ndarray], q: np.ndarray, ray: np.ndarray
@@ -364,7 +362,7 @@ class BuiltinIndexer:
         cfg = self.config
         targets, cell_axes, scales = [], [], []
         for vec in axes:
-            length = float(np.linalg.norm(vec))
+            length = float(dm.norm(vec))
             matching = np.nonzero(np.abs(self._axis_lengths / length - 1.0) <= cfg.axis_length_tolerance)[0]
             for sign in (1.0, -1.0):
                 for j in matching:
@@ -390,9 +388,9 @@ class BuiltinIndexer:
         best_score = scores[np.arange(t.shape[0]), best_phi]
         out = []
         for c in np.argsort(-best_score, kind="stable")[: cfg.n_refine]:
-            spin = axis_angle_matrix(t[c], float(np.arctan2(self._sin_phi[best_phi[c]], self._cos_phi[best_phi[c]])))
-            real = rows[c] @ spin.T
-            out.append((np.linalg.inv(real).T, int(best_score[c])))
+            spin = axis_angle_matrix(t[c], math.atan2(float(self._sin_phi[best_phi[c]]), float(self._cos_phi[best_phi[c]])))
+            real = dm.matmul(rows[c], spin.T)
+            out.append((dm.inv3(real).T, int(best_score[c])))
         return out
 
     def _assign(self, astar: np.ndarray, q: np.ndarray, ray: np.ndarray, tol_perp: float) -> _Fit:
@@ -403,12 +401,12 @@ class BuiltinIndexer:
         weighted residual (across-ray / position_sigma, along-ray / excitation_sigma) wins.
         """
         cfg = self.config
-        real = np.linalg.inv(astar).T
+        real = dm.inv3(astar).T
         shifts = np.linspace(-cfg.max_excitation, cfg.max_excitation, cfg.n_excitation_trials)
-        hkl = np.rint((q[None] + shifts[:, None, None] * ray[None]) @ real.T)  # (S, n, 3)
-        diff = hkl @ astar - q[None]
+        hkl = np.rint(dm.matmul(q[None] + shifts[:, None, None] * ray[None], real.T))  # (S, n, 3)
+        diff = dm.matmul(hkl, astar) - q[None]
         along = (diff * ray[None]).sum(axis=2)
-        perp = np.linalg.norm(diff - along[..., None] * ray[None], axis=2)
+        perp = dm.norm(diff - along[..., None] * ray[None])
         sigma_e = self._excitation_sigma(q)
         cost = (perp / cfg.position_sigma) ** 2 + (along / sigma_e) ** 2
         pick = np.argmin(cost, axis=0)
@@ -432,17 +430,17 @@ class BuiltinIndexer:
         """
         a, b = self._weight_terms(q)
         for _ in range(2):
-            p = hkl @ astar
+            p = dm.matmul(hkl, astar)
             r0 = q - p
             pn = np.cross(p, ray)
-            m = a * (np.einsum("ij,ij->", p, p) * np.eye(3) - p.T @ p) + (pn * b[:, None]).T @ pn
+            m = a * (np.einsum("ij,ij->", p, p) * np.eye(3) - np.einsum("ni,nj->ij", p, p)) + np.einsum("ni,nj->ij", pn * b[:, None], pn)
             wr = a * r0 + (b * np.einsum("ij,ij->i", ray, r0))[:, None] * ray
             rhs = np.cross(p, wr).sum(axis=0)
-            omega = np.linalg.solve(m + 1e-9 * np.trace(m) * np.eye(3), rhs)
-            angle = float(np.linalg.norm(omega))
+            omega = dm.solve3(m + 1e-9 * np.trace(m) * np.eye(3), rhs)
+            angle = float(dm.norm(omega))
             if angle < 1e-12:
                 break
-            astar = astar @ axis_angle_matrix(omega, angle).T
+            astar = dm.matmul(astar, axis_angle_matrix(omega, angle).T)
         return astar
 
     def _refine(self, astar: np.ndarray, q: np.ndarray, ray: np.ndarray, constraint: _CellConstraint,
@@ -465,8 +463,8 @@ class BuiltinIndexer:
             if step == 0:
                 # Coarse: Kabsch on observations slid along their rays onto the prediction.
                 y = q[fit.inliers] + fit.along[fit.inliers, None] * ray[fit.inliers]
-                rot = _kabsch(h @ recip, y)
-                astar = (rot @ recip.T).T
+                rot = _kabsch(dm.matmul(h, recip), y)
+                astar = dm.matmul(rot, recip.T).T
             else:
                 astar = self._fit_rotation(astar, h, q[fit.inliers], ray[fit.inliers])
             if step == cfg.full_fit_from_step:

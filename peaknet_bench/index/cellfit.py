@@ -116,9 +116,7 @@ def _reciprocal_basis(p: np.ndarray) -> np.ndarray:
 def orientation_of(astar: np.ndarray, recip: np.ndarray) -> np.ndarray:
     """Proper rotation U with astar ≈ recip · Uᵀ (the polar part of (recip⁻¹ · astar)ᵀ)."""
     m = dm.matmul(dm.inv3(recip), astar).T
-    u, _, vt = np.linalg.svd(m)
-    d = 1.0 if np.linalg.det(u @ vt) > 0 else -1.0
-    return u @ np.diag([1.0, 1.0, d]) @ vt
+    return dm.nearest_rotation(m)
 
 
 @njit(cache=True)

@@ -76,7 +76,7 @@ def synthetic_frame(
         q = np.linalg.norm(pred.hkl @ crystal.astar, axis=1)
         strength = pred.partiality * rng.exponential(1.0, len(pred)) * np.exp(-config.b_factor * q * q / 2.0)
         n_true = min(int(rng.integers(config.n_true[0], config.n_true[1] + 1)), len(pred))
-        chosen = np.argsort(-strength)[:n_true]
+        chosen = np.argsort(-strength, kind="stable")[:n_true]
         true = pred.subset(chosen)
         true.intensity = 1e4 * strength[chosen]
         lists.append(true)

@@ -24,16 +24,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from peaknet_bench.crystal.orientation import axis_angle_matrix
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import WAVELENGTH_EV_A
 from peaknet_bench.io._cbf_codecs import decode_byte_offset, decode_packed
 from peaknet_bench.io._cif import CifBlock, parse_cif
 from peaknet_bench.io.frames import FrameReader, read_all, register_reader
+from peaknet_bench.util import detmath as dm
 
 DIALS_TO_CRYSTFEL = np.array([-1.0, 1.0, -1.0])  # 180° about y
 
@@ -45,11 +48,9 @@ def _float(value: str | None, default: float = 0.0) -> float:
 
 
 def _rotation(axis: np.ndarray, angle_deg: float) -> np.ndarray:
-    """Right-handed rotation matrix about `axis` by `angle_deg`."""
-    a = axis / np.linalg.norm(axis)
-    t = np.deg2rad(angle_deg)
-    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * (k @ k)
+    """Right-handed rotation matrix about `axis` by `angle_deg` (CPU-independent arithmetic:
+    the geometry every later number depends on)."""
+    return axis_angle_matrix(axis, math.radians(float(angle_deg)))
 
 
 @dataclass
@@ -107,7 +108,7 @@ class AxisTree:
         p = np.asarray(point, dtype=np.float64)
         for ax in chain:
             if ax.type == "rotation":
-                p = self._matrix(ax) @ p + ax.offset
+                p = dm.matmul(self._matrix(ax), p) + ax.offset
             elif ax.type == "translation":
                 d = displacement.get(ax.id, ax.displacement)
                 p = p + ax.vector * d + ax.offset
@@ -124,7 +125,7 @@ class AxisTree:
     def source_direction(self) -> np.ndarray | None:
         for ax in self.axes.values():
             if ax.type == "general" and ax.id.upper() == "AXIS_SOURCE":
-                return ax.vector / np.linalg.norm(ax.vector)
+                return ax.vector / dm.norm(ax.vector)
         return None
 
 

@@ -15,13 +15,16 @@ unsigned data, the dtype's maximum (Eiger's flag for masked/overflowing pixels).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from peaknet_bench.crystal.orientation import axis_angle_matrix
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import WAVELENGTH_EV_A
 from peaknet_bench.io.frames import HDF5_MAGIC, FrameReader, register_reader
+from peaknet_bench.util import detmath as dm
 
 _UNITS_M = {"m": 1.0, "metre": 1.0, "meter": 1.0, "mm": 1e-3, "millimetre": 1e-3, "millimeter": 1e-3,
             "um": 1e-6, "micron": 1e-6, "microns": 1e-6, "µm": 1e-6, "nm": 1e-9, "cm": 1e-2}
@@ -55,10 +58,9 @@ def _find(group, nx_class: str) -> list:
 
 
 def _rotation(axis: np.ndarray, angle_deg: float) -> np.ndarray:
-    a = axis / np.linalg.norm(axis)
-    t = np.deg2rad(angle_deg)
-    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * (k @ k)
+    """Right-handed rotation matrix about `axis` by `angle_deg` (CPU-independent arithmetic:
+    the geometry every later number depends on)."""
+    return axis_angle_matrix(axis, math.radians(float(angle_deg)))
 
 
 class _Chain:
@@ -93,11 +95,11 @@ class _Chain:
             v = value if (first and value is not None) else float(np.asarray(ds[()]).reshape(-1)[0])
             if kind == "rotation":
                 angle = v if units.startswith("deg") else np.rad2deg(v)
-                p = _rotation(vec, angle) @ p + off * off_scale
+                p = dm.matmul(_rotation(vec, angle), p) + off * off_scale
             else:
                 if units not in _UNITS_M:
                     raise InputError(self.source, ds.name, f"units {units!r}; expected a length unit (m, mm, um)")
-                p = p + vec / np.linalg.norm(vec) * v * _UNITS_M[units] + off * off_scale
+                p = p + vec / dm.norm(vec) * v * _UNITS_M[units] + off * off_scale
             ds = self._resolve(str(_attr(ds, "depends_on", ".")), ds)
             first = False
         return p

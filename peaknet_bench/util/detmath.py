@@ -124,3 +124,60 @@ def inv3(m) -> np.ndarray:
     if np.any(det == 0):
         raise np.linalg.LinAlgError("singular 3x3 matrix")
     return cols / np.asarray(det)[..., None, None]
+
+
+def solve3(m, b) -> np.ndarray:
+    """x with m x = b for (…, 3, 3) m and (…, 3) b, from the adjugate (no LAPACK)."""
+    return matmul(inv3(m), np.asarray(b, np.float64)[..., None])[..., 0]
+
+
+def _jacobi_eigh(a: list[list[float]]) -> tuple[list[float], list[list[float]]]:
+    """Eigenvalues and eigenvectors (columns) of a small symmetric matrix by cyclic Jacobi
+    rotations in Python floats: correctly rounded operations in a fixed order."""
+    n = len(a)
+    a = [row[:] for row in a]
+    v = [[1.0 if i == j else 0.0 for j in range(n)] for i in range(n)]
+    for _ in range(50):
+        off = sum(a[i][j] * a[i][j] for i in range(n) for j in range(i + 1, n))
+        scale = sum(a[i][i] * a[i][i] for i in range(n))
+        if off <= 1e-34 * scale or off == 0.0:
+            break
+        for p in range(n - 1):
+            for q in range(p + 1, n):
+                if a[p][q] == 0.0:
+                    continue
+                theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q])
+                t = (1.0 if theta >= 0 else -1.0) / (abs(theta) + math.sqrt(theta * theta + 1.0))
+                c = 1.0 / math.sqrt(t * t + 1.0)
+                s = t * c
+                for k in range(n):  # A ← Jᵀ A J
+                    akp, akq = a[k][p], a[k][q]
+                    a[k][p], a[k][q] = c * akp - s * akq, s * akp + c * akq
+                for k in range(n):
+                    apk, aqk = a[p][k], a[q][k]
+                    a[p][k], a[q][k] = c * apk - s * aqk, s * apk + c * aqk
+                for k in range(n):
+                    vkp, vkq = v[k][p], v[k][q]
+                    v[k][p], v[k][q] = c * vkp - s * vkq, s * vkp + c * vkq
+    return [a[i][i] for i in range(n)], v
+
+
+def nearest_rotation(m) -> np.ndarray:
+    """The proper rotation R closest to a 3×3 matrix m (maximising tr(Rᵀ m)), from the top
+    eigenvector of Horn's 4×4 quaternion matrix: no LAPACK SVD, the same bits on every CPU.
+    Kabsch's rotation taking points p onto y (rows) is nearest_rotation(yᵀ p)."""
+    (m00, m01, m02), (m10, m11, m12), (m20, m21, m22) = (tuple(float(x) for x in row) for row in np.asarray(m))
+    n = [[m00 + m11 + m22, m21 - m12, m02 - m20, m10 - m01],
+         [m21 - m12, m00 - m11 - m22, m01 + m10, m02 + m20],
+         [m02 - m20, m01 + m10, -m00 + m11 - m22, m12 + m21],
+         [m10 - m01, m02 + m20, m12 + m21, -m00 - m11 + m22]]
+    values, vectors = _jacobi_eigh(n)
+    k = max(range(4), key=lambda i: (values[i], -i))
+    w, x, y, z = (vectors[i][k] for i in range(4))
+    norm = math.sqrt(w * w + x * x + y * y + z * z)
+    w, x, y, z = w / norm, x / norm, y / norm, z / norm
+    return np.array([
+        [w * w + x * x - y * y - z * z, 2.0 * (x * y - w * z), 2.0 * (x * z + w * y)],
+        [2.0 * (x * y + w * z), w * w - x * x + y * y - z * z, 2.0 * (y * z - w * x)],
+        [2.0 * (x * z - w * y), 2.0 * (y * z + w * x), w * w - x * x - y * y + z * z],
+    ])
