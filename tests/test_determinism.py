@@ -1,7 +1,8 @@
 """The same numbers on every CPU (issue: a dataset version is the same data on every machine).
 
-The simulator, peakfinder8, the data engine and the indexer's decisions run here and again
-in a subprocess that emulates another CPU: NumPy limited to its baseline kernels (no AVX2,
+The simulator, peakfinder8, the data engine and the indexer (and, where shared/real is
+present, peakfinder8 and the indexer on the real stills) run here and again in a subprocess
+that emulates another CPU: NumPy limited to its baseline kernels (no AVX2,
 FMA or AVX-512), numba compiling for a generic x86-64, OpenBLAS on its oldest kernels and
 one thread everywhere. Every array must come out bit-identical (`determinism_probe.py`).
 CI also reruns every test marked `determinism` (this one, the dataset rebuild against its
