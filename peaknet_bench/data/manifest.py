@@ -12,7 +12,6 @@ without a rebuild.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
@@ -30,6 +29,7 @@ from peaknet_bench import __version__
 from peaknet_bench.errors import InputError
 from peaknet_bench.util.atomic import write_text_atomic
 from peaknet_bench.util.output import to_json
+from peaknet_bench.util.stamp import sha256_file
 
 MANIFEST_FORMAT = "peaknet-bench-manifest"
 MANIFEST_NAME = "manifest.json"
@@ -38,7 +38,6 @@ CARD_NAME = "README.md"
 CROISSANT_NAME = "croissant.json"
 INDEX_NAME = "frames.csv"
 DOC_FILES = (MANIFEST_NAME, CARD_NAME, CROISSANT_NAME)
-_HASH_BLOCK = 1 << 20
 
 
 # ----------------------------------------------------------------------------- recipe
@@ -146,14 +145,6 @@ def split_assignment(entry: ExperimentEntry) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- manifest
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(_HASH_BLOCK):
-            h.update(block)
-    return h.hexdigest()
-
-
 def dataset_files(root: str | os.PathLike) -> list[str]:
     """Every file the manifest covers, as sorted POSIX paths relative to `root`."""
     root = Path(root)

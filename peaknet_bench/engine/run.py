@@ -301,18 +301,11 @@ def run_batch(job: EngineJob, start: int, stop: int, path: str, fit: Callable | 
 
 
 def _check_beam(frame: Frame, i: int, source: Any) -> None:
-    """Photon energy and camera length checked where the frame is known (prediction would
-    otherwise fail on a zero energy without naming file or frame)."""
-    from peaknet_bench.geometry.model import check_photon_energy
+    from peaknet_bench.geometry.model import check_frame_beam
 
     described = _describe(source)
     label = frame.meta.get("source") or (described.get("path") if isinstance(described, dict) else None) or str(described)
-    where = f"frame {i} ({frame.event})"
-    check_photon_energy(frame.photon_energy_ev, label, f"{where} photon energy")
-    try:
-        frame.geometry.panel_clen_m(frame.clen_m)
-    except InputError as exc:
-        raise InputError(label, f"{where} camera length", exc.message) from None
+    check_frame_beam(frame.geometry, frame.photon_energy_ev, frame.clen_m, label, f"frame {i} ({frame.event})")
 
 
 def _read_manifest(out: Path) -> dict[str, Any] | None:

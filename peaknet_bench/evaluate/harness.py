@@ -132,17 +132,10 @@ class FindWorker:
 
 
 def _check_beam(frame, source) -> None:
-    """Photon energy and camera length of a frame, checked where the frame is known: the
-    indexer would otherwise refuse a zero photon energy naming neither file nor frame."""
-    from peaknet_bench.geometry.model import check_photon_energy
+    from peaknet_bench.geometry.model import check_frame_beam
 
     label = frame.meta.get("source") or getattr(source, "name", None) or type(source).__name__
-    where = f"frame {frame.event}"
-    check_photon_energy(frame.photon_energy_ev, label, f"{where} photon energy")
-    try:
-        frame.geometry.panel_clen_m(frame.clen_m)
-    except InputError as exc:
-        raise InputError(label, f"{where} camera length", exc.message) from None
+    check_frame_beam(frame.geometry, frame.photon_energy_ev, frame.clen_m, label, f"frame {frame.event}")
 
 
 def _segmentation_counts(finder, frame, seg_slab: np.ndarray, label_slab: np.ndarray) -> np.ndarray:

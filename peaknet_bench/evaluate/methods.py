@@ -33,6 +33,7 @@ import numpy as np
 
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import Frame, PeakList
+from peaknet_bench.util.stamp import sha256_file
 
 KINDS = ("pf8", "peaks-cxi", "model", "oracle")
 
@@ -44,15 +45,6 @@ def canonical_json(value: Any) -> str:
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
-    """sha256 of a file's bytes, read in 4 MiB chunks (run files can be larger than memory)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,17 @@ def check_photon_energy(value: float, source: str | None, where: str | None) -> 
     return x
 
 
+def check_frame_beam(geometry, photon_energy_ev: float, clen_m: float | None, source: str | None, where: str) -> None:
+    """A frame's photon energy and camera length (with its geometry's coffsets), checked where
+    the frame is known, so the error names file and frame (prediction and indexing would
+    otherwise refuse them naming neither)."""
+    check_photon_energy(photon_energy_ev, source, f"{where} photon energy")
+    try:
+        geometry.panel_clen_m(clen_m)
+    except InputError as exc:
+        raise InputError(source, f"{where} camera length", exc.message) from None
+
+
 def check_camera_length(value: float, source: str | None, where: str | None) -> float:
     """`value` when it is a positive, finite detector distance in metres (the detector lies
     downstream of the sample); else InputError naming `where`."""
