@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 
 from peaknet_bench.data.canvas import count_nonfinite
-from peaknet_bench.errors import InputError
 from peaknet_bench.evaluate.metrics import (
     CELL_NAMES,
     FrameOutcome,

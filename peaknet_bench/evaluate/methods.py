@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import Frame, PeakList
 from peaknet_bench.util.stamp import sha256_file
