@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from peaknet_bench.util.detmath import cholesky_solve
+
 NP = 11
 # No fast-math: reassociation, FMA contraction and approximate reciprocals make the sums
 # depend on the host's SIMD width, and the fitted parameters (and so the labels) of a
@@ -105,35 +107,6 @@ def _residual_jacobian(p, d, w, off, r, J, ey, ex, ly, lx):
     return 0.5 * _dot(r, r, s * s)
 
 
-@njit(cache=True)
-def _cholesky_solve(M, b, out):
-    """Solve M out = b for symmetric positive-definite M (destroys M). False if not PD."""
-    n = M.shape[0]
-    for j in range(n):
-        s = M[j, j]
-        for k in range(j):
-            s -= M[j, k] * M[j, k]
-        if not (s > 0.0):
-            return False
-        M[j, j] = np.sqrt(s)
-        for i in range(j + 1, n):
-            t = M[i, j]
-            for k in range(j):
-                t -= M[i, k] * M[j, k]
-            M[i, j] = t / M[j, j]
-    for i in range(n):
-        t = b[i]
-        for k in range(i):
-            t -= M[i, k] * out[k]
-        out[i] = t / M[i, i]
-    for i in range(n - 1, -1, -1):
-        t = out[i]
-        for k in range(i + 1, n):
-            t -= M[k, i] * out[k]
-        out[i] = t / M[i, i]
-    return True
-
-
 @njit(cache=True, fastmath=_FM)
 def lm_one(d, w, p, lo, hi, off, max_iter, ftol, xtol):
     """Bounded Levenberg–Marquardt for one window, in place on p. Returns (iterations, converged).
@@ -182,7 +155,7 @@ def lm_one(d, w, p, lo, hi, off, max_iter, ftol, xtol):
             else:
                 M[i, i] += lam * max(JtJ[i, i], 1e-9 * dmax + 1e-300)
                 rhs[i] = -g[i]
-        if not _cholesky_solve(M, rhs, step):
+        if not cholesky_solve(M, rhs, step):
             lam *= nu
             nu *= 2.0
             if lam > 1e16:
@@ -285,6 +258,6 @@ def inverse_normal_diag_batch(p, d, w, off):
         for j in range(NP):
             M[:, :] = JtJ
             e[j] = 1.0
-            diag[i, j] = x[j] if _cholesky_solve(M, e, x) else np.inf
+            diag[i, j] = x[j] if cholesky_solve(M, e, x) else np.inf
             e[j] = 0.0
     return diag, ssr

@@ -23,6 +23,7 @@ from numba import njit
 
 from peaknet_bench.crystal import UnitCell
 from peaknet_bench.util import detmath as dm
+from peaknet_bench.util.detmath import cholesky_solve
 
 _AXES = {"a": 0, "b": 1, "c": 2}
 
@@ -167,32 +168,10 @@ def _normal_equations(p, dp, ray, resid, weight, a_w, b_w):  # b_w: (n,) per pea
 
 @njit(cache=True)
 def _solve_spd(big, rhs):  # pragma: no cover - compiled
-    """Solve a symmetric positive-definite system by Cholesky (fixed order); NaNs if not SPD."""
-    m = big.shape[0]
-    low = np.zeros((m, m))
-    for i in range(m):
-        for j in range(i + 1):
-            s = big[i, j]
-            for t in range(j):
-                s -= low[i, t] * low[j, t]
-            if i == j:
-                if s <= 0.0:
-                    return np.full(m, np.nan)
-                low[i, i] = math.sqrt(s)
-            else:
-                low[i, j] = s / low[j, j]
-    y = np.zeros(m)
-    for i in range(m):
-        s = rhs[i]
-        for t in range(i):
-            s -= low[i, t] * y[t]
-        y[i] = s / low[i, i]
-    x = np.zeros(m)
-    for i in range(m - 1, -1, -1):
-        s = y[i]
-        for t in range(i + 1, m):
-            s -= low[t, i] * x[t]
-        x[i] = s / low[i, i]
+    """Solve a symmetric positive-definite system (detmath's fixed-order Cholesky); NaNs if not SPD."""
+    x = np.empty(rhs.size)
+    if not cholesky_solve(big.copy(), rhs, x):
+        return np.full(rhs.size, np.nan)
     return x
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import vectorize
+from numba import njit, vectorize
 
 _UNARY = ["float64(float64)"]
 _BINARY = ["float64(float64, float64)"]
@@ -181,3 +181,34 @@ def nearest_rotation(m) -> np.ndarray:
         [2.0 * (x * y + w * z), w * w - x * x + y * y - z * z, 2.0 * (y * z - w * x)],
         [2.0 * (x * z - w * y), 2.0 * (y * z + w * x), w * w - x * x - y * y + z * z],
     ])
+
+
+@njit(cache=True)
+def cholesky_solve(M, b, out):  # pragma: no cover - compiled
+    """Solve M out = b for a small symmetric positive-definite M by Cholesky in a fixed order
+    (destroys M; no LAPACK). False if M is not positive definite. Compiled: callable from
+    numba kernels (the profile fitter, the indexer's cell fit)."""
+    n = M.shape[0]
+    for j in range(n):
+        s = M[j, j]
+        for k in range(j):
+            s -= M[j, k] * M[j, k]
+        if not (s > 0.0):
+            return False
+        M[j, j] = np.sqrt(s)
+        for i in range(j + 1, n):
+            t = M[i, j]
+            for k in range(j):
+                t -= M[i, k] * M[j, k]
+            M[i, j] = t / M[j, j]
+    for i in range(n):
+        t = b[i]
+        for k in range(i):
+            t -= M[i, k] * out[k]
+        out[i] = t / M[i, i]
+    for i in range(n - 1, -1, -1):
+        t = out[i]
+        for k in range(i + 1, n):
+            t -= M[k, i] * out[k]
+        out[i] = t / M[i, i]
+    return True
