@@ -50,10 +50,10 @@ def run(tmp_path_factory):
 def ray_local():
     import ray
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=THREADS, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray
-    ray.shutdown()
+    from peaknet_bench.util.raysession import ray_session
+
+    with ray_session(num_cpus=THREADS):
+        yield ray
 
 
 def test_pipeline_vs_bare_model(benchmark, run, ray_local):

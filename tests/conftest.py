@@ -20,10 +20,10 @@ def rng() -> np.random.Generator:
 def ray_session():
     """One local Ray instance for the whole test session (starting Ray costs seconds)."""
     ray = pytest.importorskip("ray")
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray
-    ray.shutdown()
+    from peaknet_bench.util.raysession import ray_session as session
+
+    with session(num_cpus=2):
+        yield ray
 
 
 # The newest version of the built-in dataset (the one the leaderboard uses).

@@ -474,26 +474,18 @@ def _batch_task_fn(job: EngineJob, start: int, stop: int, path: str, chunk: int,
 def _run_ray(job, out: Path, todo: list[int], spans, options: RunOptions, record, pbar) -> None:
     import ray
 
-    from peaknet_bench.util.raysession import ray_session
+    from peaknet_bench.util.raysession import map_windowed, ray_session
 
-    kw: dict[str, Any] = {"log_to_driver": False}
-    if not options.address and options.num_cpus:
-        kw["num_cpus"] = options.num_cpus
-    with ray_session(options.address, **kw):
+    with ray_session(options.address, num_cpus=options.num_cpus):
         fit_task = ray.remote(num_cpus=1, max_retries=options.max_retries)(_fit_task_fn)
         batch_task = ray.remote(num_cpus=1, max_retries=options.max_retries)(_batch_task_fn)
         job_ref = ray.put(job)
-        pending: dict[Any, int] = {}
-        queue = list(todo)
-        while queue or pending:
-            while queue and len(pending) < options.max_concurrent_batches:
-                b = queue.pop(0)
-                s, e = spans[b]
-                ref = batch_task.remote(job_ref, s, e, str(out / _batch_name(b)), options.fit_chunk, fit_task)
-                pending[ref] = b
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                b = pending.pop(ref)
-                record(b, ray.get(ref))
-                s, e = spans[b]
-                pbar.update(e - s)
+
+        def submit(b: int):
+            s, e = spans[b]
+            return batch_task.remote(job_ref, s, e, str(out / _batch_name(b)), options.fit_chunk, fit_task)
+
+        for b, summary in map_windowed(todo, submit, options.max_concurrent_batches):
+            record(b, summary)
+            s, e = spans[b]
+            pbar.update(e - s)

@@ -378,8 +378,7 @@ def evaluate(method: MethodSpec, source, config: EvalConfig = EvalConfig(), cell
         if use_ray and len(source):
             from peaknet_bench.util.raysession import ray_session
 
-            stack.enter_context(ray_session(config.address, log_to_driver=False,
-                                            **({} if config.address else {"num_cpus": config.workers})))
+            stack.enter_context(ray_session(config.address, num_cpus=config.workers))
         found, find_wall = _find_all(source, method, config, use_ray, checkpoint)
         if predictions is not None:
             from peaknet_bench.io.cxi import write_peaks_cxi

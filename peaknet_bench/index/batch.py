@@ -2,8 +2,8 @@
 
 Frames are independent, so they are cut into chunks and each chunk runs as one Ray task
 (one CPU each); the indexer and geometry travel once through the object store. Results
-come back in input order. `ray.init()` starts a local instance unless `address` names a
-cluster; an instance we started is shut down again at the end.
+come back in input order. Ray runs through `peaknet_bench.util.raysession.ray_session`: a
+local instance unless `address` names a cluster, shut down again when this call started it.
 """
 
 from __future__ import annotations
@@ -83,24 +83,23 @@ def index_frames(
 def _index_with_ray(peak_lists, geometry, energies, clens, indexer, workers, address, chunk_size, show_progress):
     import ray
 
-    from peaknet_bench.util.raysession import ray_session
+    from peaknet_bench.util.raysession import map_windowed, ray_session
 
-    with ray_session(address, log_to_driver=False, **({} if address else {"num_cpus": workers})):
+    with ray_session(address, num_cpus=workers):
         task = ray.remote(num_cpus=1)(_index_chunk)
         indexer_ref = ray.put(indexer)
         geometry_ref = ray.put(geometry)
         n = len(peak_lists)
-        pending = {}
-        for start in range(0, n, chunk_size):
-            stop = min(start + chunk_size, n)
-            ref = task.remote(indexer_ref, geometry_ref, list(peak_lists[start:stop]), energies[start:stop], clens[start:stop])
-            pending[ref] = (start, stop)
+
+        def submit(span: tuple[int, int]):
+            start, stop = span
+            return task.remote(indexer_ref, geometry_ref, list(peak_lists[start:stop]), energies[start:stop],
+                               clens[start:stop])
+
+        spans = [(start, min(start + chunk_size, n)) for start in range(0, n, chunk_size)]
         results: list[list[IndexedCrystal] | None] = [None] * n
         with bar(n, desc=f"index ({indexer.name}, ray)", disable=None if show_progress is None else not show_progress) as pbar:
-            while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
-                for ref in done:
-                    start, stop = pending.pop(ref)
-                    results[start:stop] = ray.get(ref)
-                    pbar.update(stop - start)
+            for (start, stop), lattices in map_windowed(spans, submit):
+                results[start:stop] = lattices
+                pbar.update(stop - start)
         return results  # type: ignore[return-value]

@@ -1,8 +1,14 @@
-"""A local Ray instance that is shut down on every exit path.
+"""The one way this package uses Ray: a session that is shut down on every exit path, and
+the `ray.wait` loops.
 
-`ray_session()` starts Ray (unless it already runs, or joins `address`), and stops it when
-the block ends — normally, by an exception, or by SIGTERM/SIGHUP, which are turned into
-KeyboardInterrupt in the main thread so that the work in the block stops as on Ctrl-C.
+`ray_session()` starts a local Ray (unless it already runs), or joins the cluster at
+`address` (`--address` of every Ray command), and stops it when the block ends — normally,
+by an exception, or by SIGTERM/SIGHUP, which are turned into KeyboardInterrupt in the main
+thread so that the work in the block stops as on Ctrl-C.
+
+`finished(refs, timeout)` is the `ray.wait` idiom (block for the first, then take every
+other one already done); `map_windowed(items, submit, window)` keeps at most `window` tasks
+in flight and yields each (item, result) as it finishes.
 
 No code runs in a process killed by SIGKILL, and Ray's dashboard and runtime-env agents
 outlive their driver then (they ignore SIGTERM). So a local session also starts a small
@@ -21,22 +27,32 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
-def ray_session(address: str | None = None, **init_kwargs: Any) -> Iterator[bool]:
+def ray_session(address: str | None = None, *, num_cpus: int | None = None, log_to_driver: bool = False,
+                **init_kwargs: Any) -> Iterator[bool]:
     """Ray for the duration of the block; yields True when this call started it (then it is
-    also shut down here, on every exit path)."""
+    also shut down here, on every exit path).
+
+    `address` joins a running cluster (``auto``, ``ray://host:10001``); None starts a local
+    instance with `num_cpus` CPUs (None: all of them; ignored when joining a cluster).
+    `log_to_driver` forwards the workers' stdout/stderr to this process.
+    """
     import ray
 
     if ray.is_initialized():
         yield False
         return
-    kw = {"include_dashboard": False, "configure_logging": False, **init_kwargs}
+    kw = {"include_dashboard": False, "configure_logging": False, "log_to_driver": log_to_driver, **init_kwargs}
     if address:
         kw["address"] = address
+    elif num_cpus is not None:
+        kw["num_cpus"] = int(num_cpus)
     previous = _install_signal_handlers()
     reaper = None
     try:
@@ -51,6 +67,45 @@ def ray_session(address: str | None = None, **init_kwargs: Any) -> Iterator[bool
             if reaper is not None:
                 reaper.finish()
             _restore_signal_handlers(previous)
+
+
+# ------------------------------------------------------------------ waiting
+def finished(refs: list, timeout: float | None = None) -> list:
+    """The refs of `refs` that have finished: waits up to `timeout` seconds (None: as long as it
+    takes) for the first one, then takes every other one that is already done."""
+    import ray
+
+    if not refs:
+        return []
+    ready, _ = ray.wait(refs, num_returns=1, timeout=timeout)
+    if ready and len(refs) > 1:
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+    return ready
+
+
+def map_windowed(items: Iterable[T], submit: Callable[[T], Any], window: int | None = None) -> Iterator[tuple[T, Any]]:
+    """Submit `submit(item)` (a Ray object ref) for each item with at most `window` in flight
+    (None: all at once) and yield (item, result) in the order they finish. A task's error is
+    raised here, by `ray.get`."""
+    import ray
+
+    if window is not None and window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    todo = iter(items)
+    pending: dict[Any, T] = {}
+    exhausted = False
+    while True:
+        while not exhausted and (window is None or len(pending) < window):
+            try:
+                item = next(todo)
+            except StopIteration:
+                exhausted = True
+                break
+            pending[submit(item)] = item
+        if not pending:
+            return
+        for ref in finished(list(pending)):
+            yield pending.pop(ref), ray.get(ref)
 
 
 # ------------------------------------------------------------------ signals
