@@ -18,7 +18,9 @@ import json
 from pathlib import Path
 
 
-SHIPPED_STUDENT = Path(__file__).resolve().parents[1] / "baselines" / "models" / "ref-student.safetensors"
+from peaknet_bench.util.shipped import default_model
+
+SHIPPED_STUDENT = default_model()  # the shipped reference student (package data; baselines/models/ in a checkout)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, help="Ray workers for evaluation (1 = in-process; default 1)")
     p.add_argument("--model", default=str(SHIPPED_STUDENT),
                    help="model checkpoint evaluated next to peakfinder8 (default: the shipped reference student "
-                        "baselines/models/ref-student.safetensors); 'none' skips it")
+                        f"{SHIPPED_STUDENT.name}); 'none' skips it")
     p.add_argument("-o", "--output", default="out/quickstart", help="output folder (default out/quickstart)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(handler=run)

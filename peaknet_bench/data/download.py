@@ -42,14 +42,15 @@ class DownloadError(InputError):
 
 
 def datasets_root() -> Path:
-    """The folder of dataset version directories: $PEAKNET_BENCH_DATASETS, else the repository's
-    ``datasets/`` (next to the installed package in an editable/source install)."""
+    """The folder of dataset version directories: $PEAKNET_BENCH_DATASETS, else the shipped
+    cards, recipes and manifests (package data: the repository's ``datasets/`` in a checkout,
+    $PEAKNET_BENCH_ROOT/datasets when that is set)."""
     env = os.environ.get("PEAKNET_BENCH_DATASETS")
     if env:
         return Path(env)
-    import peaknet_bench
+    from peaknet_bench.util.shipped import shipped_path
 
-    return Path(peaknet_bench.__file__).resolve().parents[1] / "datasets"
+    return shipped_path("datasets")
 
 
 def cache_root() -> Path:

@@ -52,7 +52,9 @@ class Benchmark(BaseModel):
 
 
 @dataclass
-class Registry:
+class BenchmarkRegistry:
+    """The benchmarks a board accepts (its benchmarks.yaml)."""
+
     path: Path
     benchmarks: list[Benchmark]
 
@@ -66,8 +68,15 @@ class Registry:
         return [b.key for b in self.benchmarks]
 
 
-def load_registry(board: str | os.PathLike) -> Registry:
+def load_registry(board: str | os.PathLike) -> BenchmarkRegistry:
+    """The benchmarks of `board`: its own benchmarks.yaml, else (a new board of one's own, a
+    wheel install) the shipped registry."""
     path = Path(board) / BENCHMARKS_NAME
+    if not path.exists():
+        from peaknet_bench.util.shipped import shipped_path
+
+        shipped = shipped_path("leaderboard", BENCHMARKS_NAME)
+        path = shipped if shipped.is_file() else path
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
@@ -86,7 +95,7 @@ def load_registry(board: str | os.PathLike) -> Registry:
     keys = [b.key for b in out]
     if len(set(keys)) != len(keys):
         raise InputError(str(path), "benchmarks", f"repeated benchmarks: {keys}")
-    return Registry(path, out)
+    return BenchmarkRegistry(path, out)
 
 
 def frame_source(bench: Benchmark, board: str | os.PathLike):

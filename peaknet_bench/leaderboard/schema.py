@@ -24,10 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from peaknet_bench.errors import InputError
 from peaknet_bench.evaluate.results import Results
+from peaknet_bench.util.shipped import shipped_path
 
 SCHEMA_NAME = "peaknet-bench-submission"
 SCHEMA_VERSION = 1
-BOARD_DIR = Path(__file__).resolve().parents[2] / "leaderboard"  # the repository's board
+# The shipped board: benchmark registry, schema, rendered board (the repository's leaderboard/ in a
+# checkout, $PEAKNET_BENCH_ROOT/leaderboard when that is set; see peaknet_bench.util.shipped).
+BOARD_DIR = shipped_path("leaderboard")
 SCHEMA_FILE = BOARD_DIR / "submission.schema.json"
 SHA256 = r"^[0-9a-f]{64}$"
 
