@@ -66,19 +66,45 @@ def direct(run):
     return {f.event: p for f, p in zip(frames, finder.find_batch(frames))}, frames
 
 
+def pipeline_with_a_dying_worker(marker: str, after_batches: int = 1):
+    """A Pipeline whose inference worker kills its own process (`os._exit`) once, in a call
+    made after `after_batches` completed ones; the marker file makes it happen once per run
+    although the replacement worker is of the same class."""
+    import os
+
+    from peaknet_bench.infer.pipeline import InferenceWorker, Pipeline
+
+    class DyingWorker(InferenceWorker):
+        def process(self, chunk):
+            if self.batches >= after_batches:
+                try:
+                    fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # exactly one worker wins
+                except FileExistsError:
+                    pass
+                else:
+                    os.close(fd)
+                    os._exit(1)
+            return super().process(chunk)
+
+    class FaultyPipeline(Pipeline):
+        worker_class = DyingWorker
+
+    return FaultyPipeline
+
+
 @pytest.fixture(scope="module")
 def faulty(ray_session, run, tmp_path_factory):
     """One pipeline run over the CXI file whose inference worker kills itself mid-run."""
-    from peaknet_bench.infer.pipeline import FaultInjection, Pipeline, PipelineConfig
+    from peaknet_bench.infer.pipeline import PipelineConfig
     from peaknet_bench.infer.sources import CXISource
 
     _ship_this_module()
     cxi, geom, _ = run
     out = tmp_path_factory.mktemp("infer-out")
     marker = out.parent / f"{out.name}.died"
-    cfg = PipelineConfig(n_sources=2, n_writers=2, frames_per_file=8, queue_size=8, fault=FaultInjection(str(marker), 1),
-                         live=False, monitor_interval_s=0.2)
-    summary = Pipeline(CXISource([cxi], geom), BrightNet(), out, RunnerConfig(size=SIZE, batch_size=4), cfg).run()
+    cfg = PipelineConfig(n_sources=2, n_writers=2, frames_per_file=8, queue_size=8, live=False, monitor_interval_s=0.2)
+    pipeline = pipeline_with_a_dying_worker(str(marker), 1)
+    summary = pipeline(CXISource([cxi], geom), BrightNet(), out, RunnerConfig(size=SIZE, batch_size=4), cfg).run()
     return summary, out, marker
 
 

@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +45,6 @@ from peaknet_bench.infer.sources import Chunk, FrameSource
 from peaknet_bench.util.atomic import remove_stale_temporaries, write_text_atomic
 from peaknet_bench.util.outdir import INCOMPLETE_NAME, OutputClaim
 from peaknet_bench.util.output import to_json
-
-
-@dataclass
-class FaultInjection:
-    """Testing aid: the worker kills its own process (`os._exit`) once, in the middle of
-    the batch after `after_batches` completed ones; the marker file makes it happen once
-    per run even though the replacement worker gets the same settings."""
-
-    marker: str
-    after_batches: int = 1
 
 
 @dataclass
@@ -81,7 +71,6 @@ class PipelineConfig:
     live: bool = True  # print monitor lines on stderr
     resume: bool = False  # finish an interrupted run in the same directory: skip events already written
     address: str | None = None  # Ray cluster to join when Ray is not running yet (None: start a local one)
-    fault: FaultInjection | None = None
 
     def validate(self) -> None:
         for name in ("n_sources", "n_workers", "n_writers", "queue_size", "result_queue_size", "in_flight_per_worker",
@@ -171,7 +160,7 @@ class InferenceWorker:
     stages (host preprocessing → device segmentation → host peak extraction) overlap
     across consecutive calls."""
 
-    def __init__(self, model: Any, geometry, runner_config: RunnerConfig, fault: FaultInjection | None = None) -> None:
+    def __init__(self, model: Any, geometry, runner_config: RunnerConfig) -> None:
         from peaknet_bench.infer.model_runner import ModelRunner
 
         # An exception raised here would reach the driver only as the text of Ray's
@@ -181,7 +170,6 @@ class InferenceWorker:
             self.runner = ModelRunner(model, geometry, runner_config)
         except Exception as exc:
             self._init_error = exc
-        self.fault = fault
         self._locks = {stage: threading.Lock() for stage in ("prepare", "segment", "peaks")}
         self._count_lock = threading.Lock()
         self.batches = 0
@@ -199,7 +187,6 @@ class InferenceWorker:
             prepared = self.runner.prepare(chunk["data"], chunk["mask"])
             uploaded = self.runner.upload(prepared.images)
         t1 = time.perf_counter()
-        self._maybe_die()
         with self._locks["segment"]:
             t1b = time.perf_counter()
             seg = self.runner.segment(uploaded)
@@ -214,17 +201,6 @@ class InferenceWorker:
         return {"seq": chunk["seq"], "event": chunk["event"], "photon_energy_ev": chunk["photon_energy_ev"],
                 "clen_m": chunk["clen_m"], "peaks": peaks, "times": times, "pid": os.getpid(),
                 "nonfinite": prepared.nonfinite}
-
-    def _maybe_die(self) -> None:
-        f = self.fault
-        if f is None or self.batches < f.after_batches:
-            return
-        try:
-            fd = os.open(f.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # exactly one worker wins
-        except FileExistsError:
-            return
-        os.close(fd)
-        os._exit(1)
 
 
 class WriterActor:
@@ -330,6 +306,32 @@ class _WorkerSlot:
     peaks_s: float = 0.0
 
 
+@dataclass
+class _RunState:
+    """The coordinator's bookkeeping for one run."""
+
+    frame_q: Any
+    result_q: Any
+    cap_items: int  # frame-queue capacity in chunks
+    workers: list[_WorkerSlot]
+    sources: list[Any]
+    writers: list[Any]
+    described: dict[str, Any]  # the model, as the first worker describes it
+    monitor: Monitor
+    t_start: float  # before the workers loaded the model
+    t0: float = 0.0  # every actor up: the throughput clock starts
+    t_infer_end: float = 0.0
+    t_end: float = 0.0
+    src_refs: list[Any] = field(default_factory=list)
+    writer_refs: list[Any] = field(default_factory=list)
+    pending: deque = field(default_factory=deque)  # [chunk_ref, n_frames, retries] waiting for a worker
+    in_flight: dict[Any, tuple[_WorkerSlot, int, list]] = field(default_factory=dict)  # result ref -> (slot, gen, item)
+    sources_done: set[int] = field(default_factory=set)
+    infer: StageMeter = field(default_factory=StageMeter)
+    replaced: int = 0
+    retries: int = 0
+
+
 class Monitor:
     """Live metrics: one stderr line and one JSON line per interval."""
 
@@ -388,7 +390,12 @@ def _unwrap(exc: BaseException) -> BaseException:
 
 
 class Pipeline:
-    """Run a source through a model into CXI peak files. `run()` returns the summary."""
+    """Run a source through a model into CXI peak files. `run()` returns the summary.
+
+    `worker_class` is the inference actor (a subclass may wrap `InferenceWorker.process`,
+    e.g. to test recovery from a dying worker)."""
+
+    worker_class: type = InferenceWorker
 
     def __init__(self, source: FrameSource, model: Any, outdir: str | os.PathLike,
                  runner: RunnerConfig | None = None, config: PipelineConfig | None = None) -> None:
@@ -422,8 +429,8 @@ class Pipeline:
         runner = self.runner
         if runner.threads is None and self.runner.device == "cpu":
             runner = replace(runner, threads=max(1, int(self.cfg.cpus_per_worker)))
-        cls = ray.remote(InferenceWorker).options(**self._worker_options())
-        return _WorkerSlot(cls.remote(self.model, self.geometry, runner, self.cfg.fault), index, generation)
+        cls = ray.remote(self.worker_class).options(**self._worker_options())
+        return _WorkerSlot(cls.remote(self.model, self.geometry, runner), index, generation)
 
     def _identity(self) -> dict[str, Any]:
         """What a resumed run must share with the interrupted one."""
@@ -488,8 +495,30 @@ class Pipeline:
             claim.release()
 
     def _run(self, done: frozenset[str], first_file: int) -> dict[str, Any]:
+        """Start the actors, run the coordinator loop, shut down; the summary."""
+        run = self._start(done, first_file)
+        interrupted = False
+        error: BaseException | None = None
+        try:
+            self._coordinate(run)
+            interrupted = self._stop.is_set()
+        except KeyboardInterrupt:
+            interrupted = True
+            print("[infer] interrupted: stopping sources, writing what has been processed", file=sys.stderr, flush=True)
+        except BaseException as exc:
+            error = exc
+        run.t_infer_end = time.perf_counter()
+        source_stats, writer_stats = self._shut_down(run)
+        if error is not None:
+            raise error
+        return self._summary(run, source_stats, writer_stats, interrupted)
+
+    # ------------------------------------------------------------- steps
+    def _start(self, done: frozenset[str], first_file: int) -> _RunState:
+        """Queues, inference workers (models loaded), sources and writers; the clock starts when
+        every actor is up."""
         import ray
-        from ray.util.queue import Empty, Queue
+        from ray.util.queue import Queue
 
         cfg = self.cfg
         cap_items = max(1, cfg.queue_size // self.chunk_frames)
@@ -513,148 +542,168 @@ class Pipeline:
                    for k in range(cfg.n_writers)]
         # Every actor is up (processes started, imports done) before the clock starts.
         ray.get([a.stats.remote() for a in (*sources, *writers)])
-        monitor = Monitor(self.outdir / "metrics.jsonl", cfg.monitor_interval_s, cfg.live)
-        t0 = time.perf_counter()
-        src_refs = [s.run.remote(frame_q, k, cfg.n_sources, self.chunk_frames) for k, s in enumerate(sources)]
-        writer_refs = [w.run.remote(result_q) for w in writers]
-        pending: deque[list] = deque()  # [chunk_ref, n_frames, retries] waiting for a worker
-        in_flight: dict[Any, tuple[_WorkerSlot, int, list]] = {}  # result ref -> (slot, generation, item)
-        sources_done: set[int] = set()
-        infer = StageMeter()
-        replaced = retries = 0
-        interrupted = False
-        error: BaseException | None = None
-        try:
-            while not self._stop.is_set():
-                # 1. sources: errors surface here; done when every shard has been queued.
-                if len(sources_done) < len(src_refs):
-                    done, _ = ray.wait([r for k, r in enumerate(src_refs) if k not in sources_done],
-                                       num_returns=1, timeout=0)
-                    for ref in done:
-                        try:
-                            ray.get(ref)
-                        except Exception as exc:
-                            raise _unwrap(exc) from None
-                        sources_done.add(src_refs.index(ref))
-                # 2. intake: take as many chunks as there are free worker slots.
-                free = sum(cfg.in_flight_per_worker - w.in_flight for w in workers) - len(pending)
-                if free > 0 and not pending and not in_flight:
-                    # Idle: block briefly on the queue instead of spinning.
-                    try:
-                        item = frame_q.get(timeout=0.05)
-                        pending.append([item[0], item[1], 0])
-                        free -= 1
-                    except Empty:
-                        pass
-                if free > 0:
-                    n_avail = min(free, frame_q.qsize())
-                    if n_avail > 0:
-                        pending.extend([item[0], item[1], 0] for item in frame_q.get_nowait_batch(n_avail))
-                # 3. dispatch to the least loaded workers.
-                while pending:
-                    slot = min(workers, key=lambda w: w.in_flight)
-                    if slot.in_flight >= cfg.in_flight_per_worker:
-                        break
-                    item = pending.popleft()
-                    ref = slot.actor.process.remote(item[0])
-                    slot.in_flight += 1
-                    in_flight[ref] = (slot, slot.generation, item)
-                # 4. results.
-                if in_flight:
-                    refs = list(in_flight)
-                    ready, _ = ray.wait(refs, num_returns=1, timeout=0.01)
-                    if ready:  # collect everything else that has finished too
-                        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
-                    for ref in ready:
-                        slot, gen, item = in_flight.pop(ref)
-                        if gen == slot.generation:  # calls to a replaced actor no longer count
-                            slot.in_flight -= 1
-                        try:
-                            result = ray.get(ref)
-                        except Exception as exc:
-                            if not _actor_died(exc):
-                                raise _unwrap(exc) from None
-                            if item[2] >= cfg.max_retries:
-                                raise RuntimeError(f"a chunk failed {item[2] + 1} times; giving up") from exc
-                            item[2] += 1
-                            retries += 1
-                            pending.appendleft(item)
-                            if gen == slot.generation:  # first failure seen from this actor: replace it
-                                ray.kill(slot.actor, no_restart=True)
-                                fresh = self._new_worker(slot.index, gen + 1)
-                                slot.actor, slot.generation, slot.in_flight = fresh.actor, fresh.generation, 0
-                                replaced += 1
-                                print(f"[infer] worker {slot.index} died; replaced (generation {slot.generation}), "
-                                      f"its batches are retried", file=sys.stderr, flush=True)
-                            continue
-                        n = len(result["seq"])
-                        infer.frames += n
-                        self.nonfinite["pixels"] += int(result["nonfinite"].sum())
-                        self.nonfinite["frames"] += int(np.count_nonzero(result["nonfinite"]))
-                        self.progress["inferred"] = infer.frames
-                        t = result["times"]
-                        slot.frames += n
-                        slot.segment_s += t["segment_s"]
-                        slot.prepare_s += t["prepare_s"]
-                        slot.peaks_s += t["peaks_s"]
-                        if cfg.write_data:
-                            result["chunk"] = [item[0]]
-                        result_q.put(result)
-                # 5. end of input: every source finished, queue drained, nothing outstanding.
-                if (len(sources_done) == len(src_refs) and not pending and not in_flight
-                        and frame_q.qsize() == 0):
-                    break
-                now = time.perf_counter()
-                if monitor.due(now):
-                    monitor.record(now, self._metrics(now - t0, sources, writers, workers, frame_q, result_q, cap_items,
-                                                      infer))
-            interrupted = self._stop.is_set()
-        except KeyboardInterrupt:
-            interrupted = True
-            print("[infer] interrupted: stopping sources, writing what has been processed", file=sys.stderr, flush=True)
-        except BaseException as exc:
-            error = exc
-        t_infer_end = time.perf_counter()
-        # Shutdown: stop sources, let writers finish their last files, release actors.
-        for s in sources:
-            s.stop.remote()
-        for _ in writers:
-            result_q.put(None)
-        writer_stats = ray.get(writer_refs)
-        t_end = time.perf_counter()
-        source_stats = ray.get([s.stats.remote() for s in sources])
-        metrics = self._metrics(t_end - t0, sources, writers, workers, frame_q, result_q, cap_items, infer)
-        monitor.record(t_end, metrics)
-        monitor.close()
-        for a in [*sources, *writers, *(w.actor for w in workers)]:
-            ray.kill(a, no_restart=True)
-        for q in (frame_q, result_q):
-            q.shutdown(force=True)
-        if error is not None:
-            raise error
-        return self._summary(described, source_stats, writer_stats, workers, infer, t_start, t0, t_infer_end, t_end,
-                             replaced, retries, interrupted, monitor)
+        run = _RunState(frame_q=frame_q, result_q=result_q, cap_items=cap_items, workers=workers, sources=sources,
+                        writers=writers, described=described, t_start=t_start,
+                        monitor=Monitor(self.outdir / "metrics.jsonl", cfg.monitor_interval_s, cfg.live))
+        run.t0 = time.perf_counter()
+        run.src_refs = [s.run.remote(frame_q, k, cfg.n_sources, self.chunk_frames) for k, s in enumerate(sources)]
+        run.writer_refs = [w.run.remote(result_q) for w in writers]
+        return run
 
-    # ------------------------------------------------------------- reporting
-    def _metrics(self, elapsed: float, sources, writers, workers, frame_q, result_q, cap_items: int,
-                 infer: StageMeter) -> dict[str, Any]:
+    def _coordinate(self, run: _RunState) -> None:
+        """The coordinator loop: sources → intake → dispatch → results, until the input ends
+        (or `stop()`), with a monitor sample every interval."""
+        while not self._stop.is_set():
+            self._check_sources(run)
+            self._take_chunks(run)
+            self._dispatch(run)
+            self._collect_results(run)
+            if self._input_done(run):
+                break
+            now = time.perf_counter()
+            if run.monitor.due(now):
+                run.monitor.record(now, self._metrics(run, now - run.t0))
+
+    def _check_sources(self, run: _RunState) -> None:
+        """Source errors surface here; a source is done when it has queued its whole shard."""
         import ray
 
-        src = ray.get([s.stats.remote() for s in sources])
+        from peaknet_bench.util.raysession import finished
+
+        open_refs = [r for k, r in enumerate(run.src_refs) if k not in run.sources_done]
+        for ref in finished(open_refs, timeout=0):
+            try:
+                ray.get(ref)
+            except Exception as exc:
+                raise _unwrap(exc) from None
+            run.sources_done.add(run.src_refs.index(ref))
+
+    def _take_chunks(self, run: _RunState) -> None:
+        """Intake: as many chunks off the frame queue as there are free worker slots."""
+        from ray.util.queue import Empty
+
+        free = sum(self.cfg.in_flight_per_worker - w.in_flight for w in run.workers) - len(run.pending)
+        if free > 0 and not run.pending and not run.in_flight:
+            # Idle: block briefly on the queue instead of spinning.
+            try:
+                item = run.frame_q.get(timeout=0.05)
+                run.pending.append([item[0], item[1], 0])
+                free -= 1
+            except Empty:
+                pass
+        if free > 0:
+            n_avail = min(free, run.frame_q.qsize())
+            if n_avail > 0:
+                run.pending.extend([item[0], item[1], 0] for item in run.frame_q.get_nowait_batch(n_avail))
+
+    def _dispatch(self, run: _RunState) -> None:
+        """Pending chunks to the least loaded workers (at most `in_flight_per_worker` each)."""
+        while run.pending:
+            slot = min(run.workers, key=lambda w: w.in_flight)
+            if slot.in_flight >= self.cfg.in_flight_per_worker:
+                break
+            item = run.pending.popleft()
+            ref = slot.actor.process.remote(item[0])
+            slot.in_flight += 1
+            run.in_flight[ref] = (slot, slot.generation, item)
+
+    def _collect_results(self, run: _RunState) -> None:
+        """Finished calls: results go to the writers; a dead worker's chunks are retried."""
+        import ray
+
+        from peaknet_bench.util.raysession import finished
+
+        for ref in finished(list(run.in_flight), timeout=0.01):
+            slot, gen, item = run.in_flight.pop(ref)
+            if gen == slot.generation:  # calls to a replaced actor no longer count
+                slot.in_flight -= 1
+            try:
+                result = ray.get(ref)
+            except Exception as exc:
+                if not _actor_died(exc):
+                    raise _unwrap(exc) from None
+                self._retry(run, slot, gen, item, exc)
+                continue
+            self._forward(run, slot, item, result)
+
+    def _retry(self, run: _RunState, slot: _WorkerSlot, gen: int, item: list, exc: BaseException) -> None:
+        """Queue a chunk whose worker died again (at most `max_retries` times); replace the worker
+        on the first failure seen from it."""
+        import ray
+
+        if item[2] >= self.cfg.max_retries:
+            raise RuntimeError(f"a chunk failed {item[2] + 1} times; giving up") from exc
+        item[2] += 1
+        run.retries += 1
+        run.pending.appendleft(item)
+        if gen == slot.generation:
+            ray.kill(slot.actor, no_restart=True)
+            fresh = self._new_worker(slot.index, gen + 1)
+            slot.actor, slot.generation, slot.in_flight = fresh.actor, fresh.generation, 0
+            run.replaced += 1
+            print(f"[infer] worker {slot.index} died; replaced (generation {slot.generation}), "
+                  f"its batches are retried", file=sys.stderr, flush=True)
+
+    def _forward(self, run: _RunState, slot: _WorkerSlot, item: list, result: dict[str, Any]) -> None:
+        """Count a chunk's result and hand it to the writers."""
+        n = len(result["seq"])
+        run.infer.frames += n
+        self.nonfinite["pixels"] += int(result["nonfinite"].sum())
+        self.nonfinite["frames"] += int(np.count_nonzero(result["nonfinite"]))
+        self.progress["inferred"] = run.infer.frames
+        t = result["times"]
+        slot.frames += n
+        slot.segment_s += t["segment_s"]
+        slot.prepare_s += t["prepare_s"]
+        slot.peaks_s += t["peaks_s"]
+        if self.cfg.write_data:
+            result["chunk"] = [item[0]]
+        run.result_q.put(result)
+
+    def _input_done(self, run: _RunState) -> bool:
+        """Every source finished, the queue drained, nothing outstanding."""
+        return (len(run.sources_done) == len(run.src_refs) and not run.pending and not run.in_flight
+                and run.frame_q.qsize() == 0)
+
+    def _shut_down(self, run: _RunState) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Stop the sources, let the writers finish their last files, release every actor;
+        (source stats, writer stats)."""
+        import ray
+
+        for s in run.sources:
+            s.stop.remote()
+        for _ in run.writers:
+            run.result_q.put(None)
+        writer_stats = ray.get(run.writer_refs)
+        run.t_end = time.perf_counter()
+        source_stats = ray.get([s.stats.remote() for s in run.sources])
+        run.monitor.record(run.t_end, self._metrics(run, run.t_end - run.t0))
+        run.monitor.close()
+        for a in [*run.sources, *run.writers, *(w.actor for w in run.workers)]:
+            ray.kill(a, no_restart=True)
+        for q in (run.frame_q, run.result_q):
+            q.shutdown(force=True)
+        return source_stats, writer_stats
+
+    # ------------------------------------------------------------- reporting
+    def _metrics(self, run: _RunState, elapsed: float) -> dict[str, Any]:
+        import ray
+
+        src = ray.get([s.stats.remote() for s in run.sources])
         produced = sum(s["frames"] for s in src)
-        written = sum(w["frames"] for w in ray.get([w.stats.remote() for w in writers]))
-        depth = frame_q.qsize()
+        written = sum(w["frames"] for w in ray.get([w.stats.remote() for w in run.writers]))
+        depth = run.frame_q.qsize()
         return {
-            "time": time.time(), "elapsed_s": elapsed, "produced": produced, "inferred": infer.frames,
+            "time": time.time(), "elapsed_s": elapsed, "produced": produced, "inferred": run.infer.frames,
             "written": written, "frame_queue_items": depth, "frame_queue_frames": depth * self.chunk_frames,
-            "frame_queue_capacity": cap_items * self.chunk_frames, "result_queue_items": result_q.qsize(),
+            "frame_queue_capacity": run.cap_items * self.chunk_frames, "result_queue_items": run.result_q.qsize(),
             "source_fps": produced / elapsed if elapsed > 0 else 0.0,
-            "infer_fps": infer.rate(elapsed), "write_fps": written / elapsed if elapsed > 0 else 0.0,
-            "worker_utilisation": [min(1.0, w.segment_s / elapsed) if elapsed > 0 else 0.0 for w in workers],
+            "infer_fps": run.infer.rate(elapsed), "write_fps": written / elapsed if elapsed > 0 else 0.0,
+            "worker_utilisation": [min(1.0, w.segment_s / elapsed) if elapsed > 0 else 0.0 for w in run.workers],
         }
 
-    def _summary(self, described, source_stats, writer_stats, workers, infer, t_start, t0, t_infer_end, t_end,
-                 replaced, retries, interrupted, monitor) -> dict[str, Any]:
+    def _summary(self, run: _RunState, source_stats, writer_stats, interrupted: bool) -> dict[str, Any]:
+        workers, infer, t0, t_infer_end, t_end = run.workers, run.infer, run.t0, run.t_infer_end, run.t_end
         files = sorted((f for w in writer_stats for f in w["files"]), key=lambda f: f["path"])
         n_frames = sum(f["frames"] for f in files)
         n_peaks = sum(f["peaks"] for f in files)
@@ -686,17 +735,17 @@ class Pipeline:
             "n_frames": n_frames, "n_peaks": n_peaks, "n_hits": n_hits,
             "hit_rate": n_hits / n_frames if n_frames else 0.0,
             "mean_peaks_per_frame": n_peaks / n_frames if n_frames else 0.0,
-            "seconds": seconds, "startup_seconds": t0 - t_start,
+            "seconds": seconds, "startup_seconds": t0 - run.t_start,
             "frames_per_second": per_s(n_frames, seconds),
             "stages": stages,
             "worker_utilisation": [per_s(w.segment_s, t_infer_end - t0) for w in workers],
-            "workers": len(workers), "workers_replaced": replaced, "batches_retried": retries,
+            "workers": len(workers), "workers_replaced": run.replaced, "batches_retried": run.retries,
             "duplicates_dropped": sum(w["duplicates"] for w in writer_stats),
             "nonfinite_pixels": self.nonfinite["pixels"], "frames_with_nonfinite": self.nonfinite["frames"],
             "interrupted": interrupted, "files": [f["path"] for f in files], "file_details": files,
-            "outdir": str(self.outdir), "metrics": str(self.outdir / "metrics.jsonl"), "monitor_samples": monitor.samples,
-            "source": self.source.name, "model": described, "pipeline": {
-                k: v for k, v in asdict(self.cfg).items() if k != "fault"} | {"chunk_frames": self.chunk_frames},
+            "outdir": str(self.outdir), "metrics": str(self.outdir / "metrics.jsonl"), "monitor_samples": run.monitor.samples,
+            "source": self.source.name, "model": run.described,
+            "pipeline": asdict(self.cfg) | {"chunk_frames": self.chunk_frames},
         }
 
 
@@ -723,4 +772,4 @@ def peaks_by_event(paths: list[str], geometry=None) -> dict[str, PeakList]:
     return out
 
 
-__all__ = ["FaultInjection", "Pipeline", "PipelineConfig", "peaks_by_event", "read_events"]
+__all__ = ["InferenceWorker", "Pipeline", "PipelineConfig", "peaks_by_event", "read_events"]
