@@ -77,7 +77,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_frames_options(p, default_seed=0)
     add_indexer_arguments(p, "--indexer-method")
     p.add_argument("--min-peaks", type=int, default=10, help="a hit has at least this many peaks (default 10)")
-    p.add_argument("--match-radius", type=float, default=3.0, help="peak ↔ true reflection match radius, px (default 3)")
+    p.add_argument("--match-radius", type=float, default=None,
+                   help="peak ↔ true reflection (or --reference spot) match radius, px (default 3; 2 with --reference)")
+    p.add_argument("--reference", metavar="PATH",
+                   help="real --frames without truth: compare with a reference spot list (a folder of DIALS "
+                        "NAME.spots.csv + summary.json, a DIALS .refl, or a CrystFEL .stream): recall/precision, "
+                        "and how many of the frames it indexed we index")
+    p.add_argument("--reference-format", default=None,
+                   help="force the reference's format: dials-csv, dials-refl, stream (default: by content)")
     p.add_argument("--workers", type=int, default=1, help="Ray workers (1 = in-process; default 1)")
     p.add_argument("--address", default=None, help="Ray cluster address (default: local)")
     p.add_argument("--chunk-size", type=int, default=8, help="frames per task (default 8)")
@@ -129,6 +136,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from peaknet_bench.evaluate.tune import overlapping_frames
     from peaknet_bench.util.output import emit, table
 
+    if getattr(args, "reference", None) is not None:
+        from peaknet_bench.evaluate.reference_command import run_evaluate_reference
+
+        return run_evaluate_reference(args)
     method = parse_method(args.method, args.params, args.name, args.device)
     source = _frames(args, default_n=100)
     if args.params and not args.allow_overlap:
@@ -140,7 +151,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
                              "evaluate on disjoint frames (another --seed or --start) or pass --allow-overlap")
     if args.workers < 1:
         raise InputError(None, "--workers", f"expected >= 1, got {args.workers}")
-    config = EvalConfig(min_peaks=args.min_peaks, match_radius_px=args.match_radius, indexer=args.indexer,
+    radius = EvalConfig.match_radius_px if args.match_radius is None else args.match_radius
+    config = EvalConfig(min_peaks=args.min_peaks, match_radius_px=radius, indexer=args.indexer,
                         indexer_options=indexer_options(args, args.indexer), workers=args.workers,
                         address=args.address, chunk_size=args.chunk_size)
     run = {"method": method.identity(), "frames": source.identity(), "match_radius_px": config.match_radius_px}
