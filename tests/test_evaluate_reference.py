@@ -400,3 +400,23 @@ def test_cli_evaluate_with_reference(tmp_path, capsys):
     assert load_reference_results(out)["config"]["match_radius_px"] == 1.0
     assert main(["evaluate", "--frames", str(CBF / FILES[CSPAD]), "--reference", str(DIALS), "--experiment", "x"]) == 1
     assert "--experiment does not go with --reference" in capsys.readouterr().err
+
+
+@real
+def test_two_samples_in_one_run_take_each_frames_known_cell():
+    """No --cell: each frame is indexed with the known cell DIALS used for its image."""
+    from peaknet_bench.evaluate.methods import pf8_method
+    from peaknet_bench.evaluate.reference import ReferenceConfig, evaluate_against_reference
+    from peaknet_bench.peakfind import Peakfinder8Params
+
+    files = [str(CBF / FILES[n]) for n in (CSPAD, "thau_3_2_0001")]
+    r = evaluate_against_reference(pf8_method(Peakfinder8Params(**PF8["pilatus"])), files, DIALS,
+                                   ReferenceConfig(show_progress=False)).to_dict()
+    cells = {c["lattice"]: c for c in r["indexer"]["target_cells"]}
+    assert r["indexer"]["target_cell"] is None and set(cells) == {"hexagonal P P 61 2 2", "tetragonal P P 41 21 2"}
+    assert all(c["n_frames"] == 1 for c in cells.values())
+    assert all(f["indexed"] and f["lattices_agreeing"] for f in r["frames"])
+    by = r["metrics"]["by_detector"]
+    assert by["CS PAD"]["cell"]["gamma"]["mean"] == pytest.approx(120.0)
+    assert by["PILATUS3 6M, S/N 60-0119"]["cell"]["c"]["mean"] == pytest.approx(151.5, rel=0.01)
+    assert r["reference_indexing"]["n_indexed_of_those"] == 2

@@ -223,6 +223,10 @@ def _lattice_agreement(found_crystals, reference_bases: Sequence[np.ndarray],
     return agreeing, first
 
 
+def _lattice(cell) -> str:
+    return f"{cell.lattice_type} {cell.centering} {cell.space_group or ''}".strip()
+
+
 # ------------------------------------------------------------------ frames
 def detector_label(frame) -> str:
     """A frame's detector, for grouping: the file's detector name, else reader and slab shape."""
@@ -273,7 +277,8 @@ def evaluate_against_reference(method: MethodSpec, files, reference, config: Ref
 
     `files`: paths, globs or list files (`open_frames`), or an open `FrameSet`; `reference`: a
     path (`open_reference`) or a `SpotReference`; `cell`: the indexer's known cell (a
-    `UnitCell`; default: the reference's own target cell where it records one); `geom`
+    `UnitCell`; default: the known cell the reference records for each frame's image, so one
+    run may hold several samples, e.g. DIALS' ``known_symmetry_used``); `geom`
     overrides the files' geometry; frames `start` .. `start + n_frames - 1` are evaluated
     (default all). `predictions` names a CXI file for the found peak lists.
     """
@@ -285,21 +290,26 @@ def evaluate_against_reference(method: MethodSpec, files, reference, config: Ref
 
     ref = reference if isinstance(reference, SpotReference) else open_reference(reference)
     frameset = files if isinstance(files, FrameSet) else open_frames(files, geom, reader=reader)
-    cell = cell if cell is not None else ref.target_cell(frameset.paths)
-    if cell is None:
-        raise InputError(ref.path, "target cell", "the reference records no single known cell; give one (--cell "
-                                                  "FILE.cell or a PDB file with CRYST1)")
+    cell_of_file = {p: cell if cell is not None else ref.target_cell([p]) for p in frameset.paths}
+    for path, c in cell_of_file.items():
+        if c is None:
+            raise InputError(ref.path, "target cell", f"the reference records no known cell for {path}; give one "
+                                                      "(--cell FILE.cell or a PDB file with CRYST1)")
     total = len(frameset)
     n = total - start if n_frames is None else int(n_frames)
     if start < 0 or n < 0 or start + n > total:
         raise InputError(str(frameset.paths[0]), "frames", f"range {start}+{n} outside the files' {total} frames")
     positions = list(range(start, start + n))
-    indexer = build_indexer(config.indexer, cell, config.indexer_options)
+    indexers: list[tuple[Any, Any]] = []  # (cell, indexer), one per distinct known cell
+    for c in cell_of_file.values():
+        if not any(c == known for known, _ in indexers):
+            indexers.append((c, build_indexer(config.indexer, c, config.indexer_options)))
     finders = _Finders(method)
     rows: list[ReferenceFrameResult] = []
     peaks_of: list[PeakList] = []
     beams: list[tuple[float, float]] = []
     geometries: list[Any] = []
+    cells: list[Any] = []
     ref_bases: list[list[np.ndarray]] = []
     disable = None if config.show_progress is None else not config.show_progress
     t_start = time.perf_counter()
@@ -327,6 +337,7 @@ def evaluate_against_reference(method: MethodSpec, files, reference, config: Ref
             peaks_of.append(peaks)
             beams.append((float(frame.photon_energy_ev), float(frame.clen_m)))
             geometries.append(frame.geometry)
+            cells.append(cell_of_file.get(frame.meta.get("source"), indexers[0][0]))
             ref_bases.append([] if entry is None else list(entry.real_bases))
             pbar.update(1)
     find_wall = time.perf_counter() - t_start
@@ -336,20 +347,21 @@ def evaluate_against_reference(method: MethodSpec, files, reference, config: Ref
         write_peaks_cxi(predictions, peaks_of, photon_energy_ev=[b[0] for b in beams], clen_m=[b[1] for b in beams],
                         events=[r.event for r in rows])
 
-    # indexing: the hits, one call per distinct geometry (each frame with its own beam)
+    # indexing: the hits, one call per distinct geometry and known cell (each frame with its own beam)
     t0 = time.perf_counter()
-    groups: list[tuple[Any, list[int]]] = []
+    groups: list[tuple[Any, Any, list[int]]] = []
     for k, row in enumerate(rows):
         if not row.hit:
             continue
-        for g, members in groups:
-            if g is geometries[k] or g == geometries[k]:
+        for g, c, members in groups:
+            if (g is geometries[k] or g == geometries[k]) and c == cells[k]:
                 members.append(k)
                 break
         else:
-            groups.append((geometries[k], [k]))
+            groups.append((geometries[k], cells[k], [k]))
     lattices: dict[int, list] = {}
-    for g, members in groups:
+    for g, c, members in groups:
+        indexer = next(ix for known, ix in indexers if known == c)
         found = index_frames([peaks_of[k] for k in members], g, [beams[k][0] for k in members], indexer,
                              clen_m=[beams[k][1] for k in members], workers=config.workers, address=config.address,
                              chunk_size=config.chunk_size, show_progress=config.show_progress)
@@ -372,7 +384,10 @@ def evaluate_against_reference(method: MethodSpec, files, reference, config: Ref
     metrics["ci"] = confidence_intervals(_outcomes(rows), config.ci_level, config.n_boot, config.seed)
     metrics["by_detector"] = {d: _rates(fr) for d, fr in by_detector.items()}
     find_s = float(sum(r.find_seconds for r in rows))
-    settings = asdict(indexer.config) if hasattr(indexer, "config") else {}
+    first = indexers[0][1]
+    settings = asdict(first.config) if hasattr(first, "config") else {}
+    target_cells = [{"cell": [float(getattr(c, k)) for k in CELL_NAMES], "lattice": _lattice(c),
+                     "n_frames": sum(1 for x in cells if x == c)} for c, _ in indexers]
     return ReferenceResults(
         created_utc=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         method=method.identity(),
@@ -382,8 +397,9 @@ def evaluate_against_reference(method: MethodSpec, files, reference, config: Ref
                 "matching": "one-to-one (Hungarian), same panel, distance <= match_radius_px",
                 "integer_tol": config.integer_tol, "max_misorientation_deg": config.max_misorientation_deg},
         indexer={"name": config.indexer, "settings": _jsonable(settings),
-                 "target_cell": [float(getattr(cell, k)) for k in CELL_NAMES],
-                 "lattice": f"{cell.lattice_type} {cell.centering} {cell.space_group or ''}".strip()},
+                 "target_cell": target_cells[0]["cell"] if len(target_cells) == 1 else None,
+                 "lattice": target_cells[0]["lattice"] if len(target_cells) == 1 else None,
+                 "target_cells": target_cells},
         agreement=agreement, metrics=metrics, reference_indexing=reference_indexing_summary(rows),
         throughput={"n_frames": n, "find_seconds": find_s, "frames_per_second": n / find_s if find_s > 0 else None,
                     "ms_per_frame": 1e3 * find_s / n if n else None, "find_wall_seconds": find_wall,

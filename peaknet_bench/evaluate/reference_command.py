@@ -39,9 +39,8 @@ def _cell(args: argparse.Namespace, reference):
     from peaknet_bench.io.frames import expand_spec
 
     paths = expand_spec(args.frames)
-    cell = reference.target_cell(paths)
-    if cell is not None:
-        return cell
+    if all(reference.target_cell([p]) is not None for p in paths):
+        return None  # each frame's known cell as the reference records it (DIALS' known symmetry, a stream's cell)
     beside = Path(paths[0])
     for candidate in (beside.with_suffix(".cell"), beside.parent / (beside.name.split(".")[0] + ".cell")):
         if candidate.is_file():
@@ -98,10 +97,12 @@ def human_summary(d: dict[str, Any], output: str) -> str:
         agree = "" if ri["n_in_reference_lattice"] is None else f", {ri['n_in_reference_lattice']} in its lattice"
         lines.append(f"reference indexed {ri['n_reference_indexed']} of {ri['n_frames_known']} frames; we index "
                      f"{ri['n_indexed_of_those']} of those{agree} (and {ri['n_indexed_reference_did_not']} it did not)")
-    cell = d["metrics"]["cell"]
-    if cell["a"]["n"]:
-        lines.append("cell (" + str(cell["a"]["n"]) + " lattices): " + "  ".join(
-            f"{k} {cell[k]['mean']:.2f}±{cell[k]['sd']:.2f}" for k in ("a", "b", "c", "alpha", "beta", "gamma")))
+    by_detector = d["metrics"]["by_detector"]
+    cells = [("", d["metrics"]["cell"])] if len(by_detector) == 1 else [(f"{k[:24]}: ", v["cell"]) for k, v in by_detector.items()]
+    for label, cell in cells:
+        if cell["a"]["n"]:
+            lines.append(f"{label}cell ({cell['a']['n']} lattices): " + "  ".join(
+                f"{k} {cell[k]['mean']:.2f}±{cell[k]['sd']:.2f}" for k in ("a", "b", "c", "alpha", "beta", "gamma")))
     lines.append(f"wrote {output}")
     return "\n".join(lines)
 
