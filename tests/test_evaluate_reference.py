@@ -420,3 +420,44 @@ def test_two_samples_in_one_run_take_each_frames_known_cell():
     assert by["CS PAD"]["cell"]["gamma"]["mean"] == pytest.approx(120.0)
     assert by["PILATUS3 6M, S/N 60-0119"]["cell"]["c"]["mean"] == pytest.approx(151.5, rel=0.01)
     assert r["reference_indexing"]["n_indexed_of_those"] == 2
+
+
+def test_a_stream_of_the_truth_gives_the_harness_truth_metrics(tmp_path):
+    """A multi-frame CXI run (frames keyed by event //i) against a stream holding its simulator
+    truth: agreement equals the harness' truth precision/recall at the same radius, frame by frame."""
+    from test_evaluate_harness import tiny_experiment
+
+    from peaknet_bench.evaluate.frames import CXIFrames
+    from peaknet_bench.evaluate.harness import EvalConfig, evaluate
+    from peaknet_bench.evaluate.methods import pf8_method
+    from peaknet_bench.evaluate.reference import ReferenceConfig, evaluate_against_reference
+    from peaknet_bench.io.stream import StreamChunk, StreamCrystal, StreamWriter
+    from peaknet_bench.peakfind import Peakfinder8Params
+    from peaknet_bench.sim import TruthFile, load_experiment, simulate_run, truth_path_for
+
+    run = tmp_path / "run.cxi"
+    simulate_run(load_experiment(str(tiny_experiment(tmp_path / "exp"))), 4, 3, run, show_progress=False)
+    geom = run.with_suffix(".geom")
+    stream = tmp_path / "truth.stream"
+    with TruthFile(truth_path_for(run)) as tf, StreamWriter(stream, geometry_text=geom.read_text(),
+                                                             cell_text=run.with_suffix(".cell").read_text()) as w:
+        for i in range(4):
+            w.write_chunk(StreamChunk(filename=str(run), event=f"//{i}", photon_energy_ev=9500.0, clen_m=0.04,
+                                      peaks=tf.foundable_peaks(i), crystals=[StreamCrystal(astar=a) for a in tf.astar(i)]))
+    method = pf8_method(Peakfinder8Params(threshold=30.0, min_snr=5.0))
+    r = evaluate_against_reference(method, str(run), stream, ReferenceConfig(show_progress=False, n_boot=50),
+                                   geom=str(geom)).to_dict()
+    h = evaluate(method, CXIFrames(run, geom), EvalConfig(match_radius_px=2.0, n_boot=50, show_progress=False))
+    assert [f["index"] for f in r["frames"]] == [0, 1, 2, 3]
+    assert [f["n_reference"] for f in r["frames"]] == [f.n_foundable for f in h.frames]
+    assert [f["n_matched"] for f in r["frames"]] == [f.n_matched for f in h.frames]
+    assert [(f["hit"], f["indexed"]) for f in r["frames"]] == [(f.hit, f.indexed) for f in h.frames]
+    pooled = r["agreement"]["pooled"]
+    assert pooled["recall"] == pytest.approx(h.metrics.truth["peak_recall"])
+    assert pooled["precision"] == pytest.approx(h.metrics.truth["peak_precision"])
+    assert pooled["n_matched"] > 0
+    # the stream's crystals are the reference's indexing: every indexed hit is in a true lattice
+    ri = r["reference_indexing"]
+    assert ri["n_reference_indexed"] == sum(not f.blank for f in h.frames)
+    assert ri["n_in_reference_lattice"] == ri["n_indexed_of_those"] == h.metrics.n_indexed > 0
+    assert r["indexer"]["target_cell"] == pytest.approx(h.indexer.target_cell)  # the stream's unit cell block
