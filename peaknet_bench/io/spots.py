@@ -701,6 +701,17 @@ class DialsReflReference(SpotReference):
 
 
 # ------------------------------------------------------------------ CrystFEL stream
+@dataclass
+class _StreamEntry:
+    """One stream chunk as a reference keeps it."""
+
+    peaks: PeakList
+    peak_panel_names: list[str]
+    line: int | None
+    astars: list[np.ndarray]
+    cells: list[tuple[float, ...]]
+
+
 @register_reference
 class StreamReference(SpotReference):
     """A CrystFEL stream's peak lists (and crystals), keyed by image file name and event.
@@ -721,7 +732,7 @@ class StreamReference(SpotReference):
         reader = StreamReader(path, resolve_panels=False)
         self.cell_text = reader.cell_text
         self._geometry = reader.geometry if reader.geometry_text else None
-        self._chunks: dict[tuple[str, int | str], Any] = {}
+        self._chunks: dict[tuple[str, int | str], _StreamEntry] = {}
         self._order: list[tuple[str, int | str]] = []
         for chunk in reader:
             index = _event_index(chunk.event)
@@ -729,7 +740,10 @@ class StreamReference(SpotReference):
             if key in self._chunks:
                 raise InputError(self.path, f"line {chunk.line}", f"a second chunk for {chunk.filename} event "
                                                                   f"{chunk.event!r}; expected one chunk per frame")
-            self._chunks[key] = chunk
+            # keep what a reference needs, not the crystals' integrated reflections (most of a stream)
+            self._chunks[key] = _StreamEntry(chunk.peaks, list(chunk.peak_panel_names), chunk.line,
+                                             [np.asarray(c.astar, float) for c in chunk.crystals],
+                                             [tuple(float(x) for x in c.cell_parameters()) for c in chunk.crystals])
             self._order.append(key)
 
     @classmethod
@@ -781,15 +795,14 @@ class StreamReference(SpotReference):
         else:
             spots = PeakList.empty()
         spots = _check_on_panels(spots, geometry, self.path, where)
-        bases, cells = [], []
-        for c in chunk.crystals:
+        bases = []
+        for astar in chunk.astars:
             try:
-                bases.append(np.linalg.inv(c.astar).T)
+                bases.append(np.linalg.inv(astar).T)
             except np.linalg.LinAlgError:
                 raise InputError(self.path, f"chunk at line {chunk.line} crystal", "singular astar/bstar/cstar") from None
-            cells.append(tuple(float(x) for x in c.cell_parameters()))
-        return ReferenceFrame(spots, indexed=bool(chunk.crystals), n_lattices=len(chunk.crystals),
-                              real_bases=bases, cells=cells)
+        return ReferenceFrame(spots, indexed=bool(chunk.astars), n_lattices=len(chunk.astars),
+                              real_bases=bases, cells=list(chunk.cells))
 
     def target_cell(self, files: Sequence[str] | None = None):
         """The stream's target cell block (indexamajig -p), when it has one."""
