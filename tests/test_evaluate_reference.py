@@ -461,3 +461,40 @@ def test_a_stream_of_the_truth_gives_the_harness_truth_metrics(tmp_path):
     assert ri["n_reference_indexed"] == sum(not f.blank for f in h.frames)
     assert ri["n_in_reference_lattice"] == ri["n_indexed_of_those"] == h.metrics.n_indexed > 0
     assert r["indexer"]["target_cell"] == pytest.approx(h.indexer.target_cell)  # the stream's unit cell block
+
+
+@real
+def test_indexed_refl_places_unassigned_spots_by_image_set_and_counts_lattices(tmp_path):
+    """An indexed.refl as dials.index writes it: one experiment per lattice (two on the split
+    crystal's image), spots no lattice took with id -1 and their `imageset_id`, `miller_index`."""
+    from peaknet_bench.io.spots import open_reference, read_refl_columns
+
+    cols, _, n = read_refl_columns(FIXTURES / "pilatus.strong.refl", ["xyzobs.px.value", "panel", "id"])
+    imageset = cols["id"].astype(np.int64)  # strong.refl: experiment k = image set k (0001, 0004)
+    new_id = imageset.copy()
+    rows_4 = np.flatnonzero(imageset == 1)
+    new_id[rows_4[::3]] = 2  # a second lattice on thau_3_2_0004
+    new_id[::5] = -1  # not indexed
+    hkl = np.where(new_id[:, None] >= 0, 1, 0).astype("<i4") * np.array([1, 2, 3], "<i4")
+    data = {"xyzobs.px.value": ["vec3<double>", [n, cols["xyzobs.px.value"].astype("<f8").tobytes()]],
+            "panel": ["std::size_t", [n, cols["panel"].astype("<u8").tobytes()]],
+            "id": ["int", [n, new_id.astype("<i4").tobytes()]],
+            "imageset_id": ["int", [n, imageset.astype("<i4").tobytes()]],
+            "miller_index": ["cctbx::miller::index<>", [n, hkl.tobytes()]]}
+    _pack_refl(tmp_path / "indexed.refl", data, n, {0: "lat-a", 1: "lat-b", 2: "lat-c"})
+    expt = json.loads((FIXTURES / "pilatus.imported.expt").read_text())
+    e0, e1 = expt["experiment"][:2]
+    expt["experiment"] = [{**e0, "identifier": "lat-a"}, {**e1, "identifier": "lat-b"}, {**e1, "identifier": "lat-c"}]
+    (tmp_path / "indexed.expt").write_text(json.dumps(expt))
+    ref = open_reference(tmp_path / "indexed.refl")
+    assert ref.has_indexing and ref.expt_path.endswith("indexed.expt")
+    csv_ref = open_reference(DIALS)
+    for name, lattices in (("thau_3_2_0001", 1), ("thau_3_2_0004", 2), ("thau_3_2_0016", 0)):
+        entry = ref.lookup(_frame(name))
+        _same_spots(entry.spots, csv_ref.lookup(_frame(name)).spots, tol=0.001)  # unassigned spots included
+        assert (entry.indexed, entry.n_lattices) == (lattices > 0, lattices)
+    # without an experiment list, spots with id -1 cannot be placed
+    (tmp_path / "indexed.expt").unlink()
+    with pytest.raises(InputError) as err:
+        open_reference(tmp_path / "indexed.refl")
+    assert err.value.where == "column 'id'" and "id -1" in err.value.message

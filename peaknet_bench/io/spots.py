@@ -518,7 +518,7 @@ class DialsReflReference(SpotReference):
     def __init__(self, path: str | os.PathLike, experiments: str | os.PathLike | None = None) -> None:
         super().__init__(path)
         cols, self.identifiers, nrows = read_refl_columns(path, [*self.REQUIRED, "miller_index", "flags",
-                                                                 "intensity.sum.value"])
+                                                                 "intensity.sum.value", "imageset_id"])
         for c in self.REQUIRED:
             if c not in cols:
                 raise InputError(self.path, f"column {c!r}", f"missing; expected a DIALS spot table with columns "
@@ -527,9 +527,8 @@ class DialsReflReference(SpotReference):
         self.fs, self.ss, self.z = xyz[:, 0].astype(np.float64), xyz[:, 1].astype(np.float64), xyz[:, 2]
         self.panel = cols["panel"].astype(np.int64)
         self.id = cols["id"].astype(np.int64)
-        if nrows and self.id.min() < 0:
-            raise InputError(self.path, "column 'id'", f"experiment id {int(self.id.min())}; expected ids >= 0 "
-                                                      "(unassigned spots cannot be placed on a frame)")
+        # indexed.refl: spots no lattice took have id -1 and are placed by their image set
+        self.imageset_id = cols["imageset_id"].astype(np.int64) if "imageset_id" in cols else None
         finite = np.isfinite(self.fs) & np.isfinite(self.ss)
         if not finite.all():
             raise InputError(self.path, "column 'xyzobs.px.value'", f"row {int(np.flatnonzero(~finite)[0])}: expected "
@@ -547,6 +546,13 @@ class DialsReflReference(SpotReference):
         self._panel_names: dict[int, list[str]] = {}
         self._row_detector = np.zeros(nrows, np.int64)
         self._by_id = self.expt_path is None
+        unassigned = int(np.sum(self.id < 0))
+        if unassigned and (self._by_id or self.imageset_id is None):
+            raise InputError(self.path, "column 'id'", f"{unassigned} spot(s) with experiment id -1 and "
+                             + ("no experiment list beside the table to place them"
+                                if self.imageset_id is not None else "no 'imageset_id' column")
+                             + "; expected every spot assigned to an image (dials.find_spots' strong.refl, or "
+                               "dials.index's indexed.refl beside its indexed.expt)")
         if self.expt_path is not None:
             self._map_rows()
 
@@ -591,7 +597,7 @@ class DialsReflReference(SpotReference):
         by_identifier = {e.get("identifier"): k for k, e in enumerate(experiments)}
         entry_of: dict[tuple[str, int], int] = {}
         keys = np.full(len(self.id), -1, np.int64)
-        for rid in sorted(set(self.identifiers) | {int(i) for i in np.unique(self.id)}):
+        for rid in sorted(set(self.identifiers) | {int(i) for i in np.unique(self.id) if i >= 0}):
             ident = self.identifiers.get(rid)
             k = by_identifier.get(ident) if self.identifiers else rid
             if k is None or not 0 <= k < len(experiments):
@@ -612,6 +618,23 @@ class DialsReflReference(SpotReference):
             frame_no = np.floor(self.z[rows]).astype(np.int64)
             for fno in np.unique(frame_no):
                 path, index = self._image_of(iset, int(fno), src, k)
+                entry = entry_of.setdefault((file_key(path), index), len(entry_of))
+                keys[rows[frame_no == fno]] = entry
+        for k, iset in enumerate(imagesets):  # images no experiment of the table uses (e.g. not indexed)
+            if isinstance(iset, dict) and "images" in iset:
+                for frame_no in self._frame_numbers(iset, None):
+                    path, index = self._image_of(iset, frame_no, src, k)
+                    entry_of.setdefault((file_key(path), index), len(entry_of))
+        for isid in np.unique(self.imageset_id[self.id < 0]) if self.imageset_id is not None else []:
+            using = [k for k, e in enumerate(experiments) if int(e.get("imageset", -1)) == int(isid)]
+            if not 0 <= isid < len(imagesets) or not using:
+                raise InputError(self.path, "column 'imageset_id'", f"image set {int(isid)} of unassigned spots is not "
+                                                                    f"one of {src}'s experiments")
+            rows = np.flatnonzero((self.id < 0) & (self.imageset_id == isid))
+            self._row_detector[rows] = int(experiments[using[0]].get("detector", 0))
+            frame_no = np.floor(self.z[rows]).astype(np.int64)
+            for fno in np.unique(frame_no):
+                path, index = self._image_of(imagesets[int(isid)], int(fno), src, using[0])
                 entry = entry_of.setdefault((file_key(path), index), len(entry_of))
                 keys[rows[frame_no == fno]] = entry
         self._entries = list(entry_of)
@@ -689,7 +712,7 @@ class DialsReflReference(SpotReference):
         peaks = _check_on_panels(peaks, geometry, self.path, "column 'xyzobs.px.value'")
         if self.indexed_rows is None:
             return ReferenceFrame(peaks)
-        hit = self.indexed_rows[rows]
+        hit = self.indexed_rows[rows] & (self.id[rows] >= 0)
         lattices = len(np.unique(self.id[rows][hit]))
         return ReferenceFrame(peaks, indexed=bool(hit.any()), n_lattices=lattices)
 
