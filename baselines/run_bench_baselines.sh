@@ -11,7 +11,7 @@ run() {  # run NAME SPLIT EXPERIMENT DESCRIPTION REFERENCE METHOD-ARGS...
   local B=peaknet-sim-bench/1.0/$split D="--dataset peaknet-sim-bench:1.0 --split $split --experiment $exp"
   local out=baselines/results/bench-$split-$name.json cxi=${TMPDIR:-/tmp}/bench-$split-$name.cxi
   echo "== $name on $B ($(date +%T))"
-  peaknet-bench evaluate "$@" --name $name $D -o $out --predictions $cxi --resume
+  peaknet-bench evaluate run "$@" --name $name $D -o $out --predictions $cxi --resume
   peaknet-bench leaderboard submit $out --predictions $cxi "${A[@]}" --description "$desc" $ref
 }
 TUNED=baselines/pf8-tuned-epix10k-lysozyme.json

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from peaknet_bench.data.store import ImageEncoding, Store, StoreWriter
-from peaknet_bench.data.synthetic import synthetic_record
+from synthetic_records import synthetic_record
 from peaknet_bench.data.torch_dataset import PeakNetDataset
 from peaknet_bench.geometry import preset
 

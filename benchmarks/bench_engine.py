@@ -26,12 +26,12 @@ import pytest
 
 from peaknet_bench.engine.profile import compare_fits, fit_batched, fit_lmfit
 from peaknet_bench.engine.run import EngineConfig, process_batch, write_batch
-from peaknet_bench.engine.synthetic import SyntheticConfig, SyntheticRun, SyntheticRunConfig, synthetic_windows
+from synthetic_windows import SyntheticWindowsConfig, SyntheticRun, SyntheticRunConfig, synthetic_windows
 from peaknet_bench.geometry import preset
 
 N_FAST = int(os.environ.get("PEAKNET_BENCH_ENGINE_WINDOWS", "20000"))
 N_LMFIT = int(os.environ.get("PEAKNET_BENCH_ENGINE_LMFIT", "400"))
-REALISTIC = SyntheticConfig(width=(0.6, 1.3))
+REALISTIC = SyntheticWindowsConfig(width=(0.6, 1.3))
 
 
 def _rate(benchmark, n: int, cpu: float | None = None) -> None:

@@ -29,7 +29,7 @@ import pytest
 from peaknet_bench.crystal import UnitCell
 from peaknet_bench.geometry import preset
 from peaknet_bench.index import BuiltinConfig, BuiltinIndexer
-from peaknet_bench.index.synthetic import SyntheticConfig, noise_like, score_results, synthetic_frame
+from synthetic_peaks import SyntheticPeaksConfig, noise_like, score_results, synthetic_frame
 
 ENERGY = 9500.0
 CELLS = {
@@ -50,7 +50,7 @@ def test_frames_per_second(benchmark, n_peaks):
     indexer = BuiltinIndexer(cell)
     rng = np.random.default_rng(n_peaks)
     n_true = int(round(n_peaks / 1.2))
-    frames = [synthetic_frame(cell, geometry, ENERGY, rng, SyntheticConfig(n_true=(n_true, n_true))) for _ in range(20)]
+    frames = [synthetic_frame(cell, geometry, ENERGY, rng, SyntheticPeaksConfig(n_true=(n_true, n_true))) for _ in range(20)]
     indexer.index(frames[0].peaks, geometry, ENERGY)  # load the compiled kernels
     it = iter(range(10**9))
 
@@ -72,9 +72,9 @@ def acceptance(n_frames: int, stress: str | None, seed: int = 0) -> dict:
     """
     geometry = preset("epix10k2m")
     if stress in ("peaks", "both"):
-        synth = SyntheticConfig(n_true=(15, 25), profile_radius=(0.002, 0.003), spurious_fraction=0.3)
+        synth = SyntheticPeaksConfig(n_true=(15, 25), profile_radius=(0.002, 0.003), spurious_fraction=0.3)
     else:
-        synth = SyntheticConfig()
+        synth = SyntheticPeaksConfig()
     out: dict = {"frames_per_cell": n_frames, "stress": stress, "cells": {}}
     rng = np.random.default_rng(seed)
     cases = [(name, cell, 1) for name, cell in CELLS.items()] + [("lysozyme two lattices", CELLS["lysozyme P43212"], 2)]
@@ -84,7 +84,7 @@ def acceptance(n_frames: int, stress: str | None, seed: int = 0) -> dict:
             target = UnitCell.from_parameters(np.array(cell.parameters) * [1.01, 0.99, 1.01, 1, 1, 1],
                                               lattice_type="triclinic")
         indexer = BuiltinIndexer(target, BuiltinConfig(max_lattices=max(2, n_lat)))
-        config = synth if n_lat == 1 else SyntheticConfig(n_true=(40, 100), n_lattices=2)
+        config = synth if n_lat == 1 else SyntheticPeaksConfig(n_true=(40, 100), n_lattices=2)
         correct = wrong = misoriented = missed = partial = noise_accepted = 0
         sq = []
         seconds = 0.0

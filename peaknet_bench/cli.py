@@ -18,7 +18,6 @@ from peaknet_bench.errors import InputError
 # Modules that contribute sub-commands, in the order they appear in --help.
 COMMAND_MODULES = [
     "peaknet_bench.quickstart",
-    "peaknet_bench.geometry.commands",
     "peaknet_bench.io.commands",
     "peaknet_bench.sim.commands",
     "peaknet_bench.peakfind.commands",
@@ -47,11 +46,52 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for old, (noun, verb) in (("train", ("model", "train")), ("distill", ("model", "distill"))):
+        _adopt_bare_verb(sub, old, noun, verb)
     return parser
 
 
+def _adopt_bare_verb(sub: argparse._SubParsersAction, old: str, noun: str, verb: str) -> None:
+    """Offer a bare verb that a module still registers at the top (train/commands.py: `train`,
+    `distill`) as `<noun> <verb>`, with the same options and handler; the old spelling goes on
+    working through DEPRECATED_COMMANDS."""
+    from peaknet_bench.util.cli import verbs
+
+    legacy = sub.choices.pop(old, None)
+    if legacy is None:
+        return
+    entry = next(a for a in sub._choices_actions if a.dest == old)
+    sub._choices_actions.remove(entry)
+    child = verbs(sub, noun, help="").add_parser(verb, parents=[legacy], add_help=False, help=entry.help,
+                                                 description=legacy.description)
+    _respell(child, "--out", ("-o", "--output"))
+
+
+def _respell(parser: argparse.ArgumentParser, old: str, new: tuple[str, ...]) -> None:
+    """Give the option `old` the vocabulary's spelling `new`; `old` stays as a deprecated alias."""
+    from peaknet_bench.util.cli import deprecated_alias
+
+    action = parser._option_string_actions.get(old)
+    if action is None:
+        return
+    for flag in action.option_strings:
+        del parser._option_string_actions[flag]
+    action.option_strings = list(new)
+    for flag in new:
+        parser._option_string_actions[flag] = action
+    deprecated_alias(parser, action, old)
+
+
+def _nouns(parser: argparse.ArgumentParser) -> dict[str, set[str]]:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {name: set(p.verb_table.choices) for name, p in sub.choices.items() if getattr(p, "verb_table", None)}
+
+
 def main(argv: list[str] | None = None) -> int:
+    from peaknet_bench.util.cli import rewrite_deprecated_command
+
     parser = build_parser()
+    argv = rewrite_deprecated_command(list(sys.argv[1:] if argv is None else argv), _nouns(parser))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from peaknet_bench.geometry import Geometry
 
 WAVELENGTH_EV_A = 12398.42  # λ[Å] = 12398.42 / E[eV]
+HIT_MIN_PEAKS = 10  # the hit rule: a frame with at least this many peaks is a hit (every --min-peaks)
 
 
 def wavelength_a(photon_energy_ev: float) -> float:

@@ -20,8 +20,15 @@ def rng() -> np.random.Generator:
 def ray_session():
     """One local Ray instance for the whole test session (starting Ray costs seconds)."""
     ray = pytest.importorskip("ray")
+    import importlib
+
+    import ray.cloudpickle
+
     from peaknet_bench.util.raysession import ray_session as session
 
+    # Ray workers cannot import modules of tests/: the synthetic-data helpers travel by value.
+    for name in ("synthetic_peaks", "synthetic_records", "synthetic_windows", "tiny_board"):
+        ray.cloudpickle.register_pickle_by_value(importlib.import_module(name))
     with session(num_cpus=2):
         yield ray
 

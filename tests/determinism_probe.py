@@ -31,7 +31,7 @@ def _digest(value) -> str:
 
 def probe(n_frames: int = 3) -> dict[str, str]:
     from peaknet_bench.data.manifest import load_recipe, split_assignment
-    from peaknet_bench.data.sources import simulated_records
+    from peaknet_bench.data.simulated_records import simulated_records
     from peaknet_bench.index.builtin import BuiltinIndexer
     from peaknet_bench.sim import Simulator, load_experiment
 

@@ -13,7 +13,7 @@ import pytest
 from peaknet_bench.cli import main
 from peaknet_bench.data.download import DownloadError, fetch, resolve_version
 from peaknet_bench.data.manifest import MANIFEST_NAME, read_manifest, verify_dir
-from peaknet_bench.data.synthetic import build_tiny
+from synthetic_records import build_tiny
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):

@@ -13,7 +13,7 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 from peaknet_bench.cli import main  # noqa: E402
 from peaknet_bench.data.hf import export_hf, import_hf  # noqa: E402
 from peaknet_bench.data.store import Store  # noqa: E402
-from peaknet_bench.data.synthetic import build_tiny  # noqa: E402
+from synthetic_records import build_tiny  # noqa: E402
 
 
 def _tree(root):

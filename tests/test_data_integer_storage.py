@@ -8,7 +8,7 @@ import torch
 
 from peaknet_bench.data.build import build_dataset
 from peaknet_bench.data.store import STORE_DIRNAME, ImageEncoding, Store, StoreWriter
-from peaknet_bench.data.synthetic import synthetic_source, tiny_recipe, two_panel_geometry, one_panel_geometry
+from synthetic_records import synthetic_source, tiny_recipe, two_panel_geometry, one_panel_geometry
 from peaknet_bench.data.torch_dataset import PeakNetDataset
 from peaknet_bench.errors import InputError
 
@@ -72,7 +72,7 @@ def test_encoding_choice_and_refusals(tmp_path):
     assert ImageEncoding.for_range(1.0, -65535, 65535).dtype == "int32"
     assert ImageEncoding.for_range(1 / 32, -120000, 120000).dtype == "int32"
     geometry = two_panel_geometry()
-    from peaknet_bench.data.synthetic import synthetic_record
+    from synthetic_records import synthetic_record
 
     rec = synthetic_record(geometry, 0, 1)  # float read noise: not whole steps
     rec.encoding = ImageEncoding("int16", 1.0)

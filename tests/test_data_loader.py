@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from peaknet_bench.data.canvas import beam_offsets
 from peaknet_bench.data.store import Store
-from peaknet_bench.data.synthetic import build_tiny
+from synthetic_records import build_tiny
 from peaknet_bench.data.torch_dataset import PeakNetDataset, collate
 from peaknet_bench.errors import InputError
 

@@ -13,7 +13,7 @@ from peaknet_bench.cli import main
 from peaknet_bench.data.manifest import (
     ExperimentEntry, load_recipe, read_manifest, split_assignment, validate_croissant_structure, verify_dir,
 )
-from peaknet_bench.data.synthetic import build_tiny
+from synthetic_records import build_tiny
 from peaknet_bench.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from peaknet_bench.data.manifest import ExperimentEntry, Recipe
-from peaknet_bench.data.sources import engine_config
+from peaknet_bench.engine.settings import engine_config
 from peaknet_bench.errors import InputError
 
 
@@ -24,7 +24,7 @@ def test_engine_settings_merge_and_validate():
 
 @pytest.mark.slow
 def test_simulated_record_has_every_field():
-    from peaknet_bench.data.sources import simulated_records
+    from peaknet_bench.data.simulated_records import simulated_records
 
     recipe = Recipe(name="x", version="1", engine={"peakfinder8": {"threshold": 6.0, "min_snr": 6.0}, "batch_size": 2},
                     experiments=[ExperimentEntry(name="rayonix-orthorhombic", frames=2, seed=3)])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from peaknet_bench.data.store import FrameRecord, Store, StoreWriter
-from peaknet_bench.data.synthetic import build_tiny, one_panel_geometry, synthetic_record, two_panel_geometry
+from synthetic_records import build_tiny, one_panel_geometry, synthetic_record, two_panel_geometry
 from peaknet_bench.errors import InputError
 
 

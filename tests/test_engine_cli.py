@@ -9,7 +9,7 @@ import pytest
 
 from peaknet_bench.cli import main
 from peaknet_bench.engine.run import iter_output
-from peaknet_bench.engine.synthetic import SyntheticRun, SyntheticRunConfig, small_geometry
+from synthetic_windows import SyntheticRun, SyntheticRunConfig, small_geometry
 
 
 @pytest.fixture(scope="module")

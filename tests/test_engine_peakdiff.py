@@ -147,7 +147,7 @@ def test_config_validation():
 
 def test_figure_plots(tmp_path):
     from peaknet_bench.engine.plots import plot_counts_and_pr, plot_frame_matches
-    from peaknet_bench.engine.synthetic import SyntheticRun, small_geometry
+    from synthetic_windows import SyntheticRun, small_geometry
 
     src = SyntheticRun(small_geometry(), seed=2)
     frame = src.frame(0)

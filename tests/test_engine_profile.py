@@ -9,10 +9,10 @@ from peaknet_bench.engine.profile import (
     PARAM_NAMES, FitConfig, Windows, compare_fits, extract_windows, fit_batched, fit_lmfit, fit_weights,
     initial_guess, model_jacobian, pseudo_voigt, well_determined, _batched_core, _grid, _lmfit_core,
 )
-from peaknet_bench.engine.synthetic import SyntheticConfig, peak_snr, synthetic_windows
+from synthetic_windows import SyntheticWindowsConfig, peak_snr, synthetic_windows
 from peaknet_bench.errors import InputError
 
-REALISTIC = SyntheticConfig(width=(0.6, 1.3))
+REALISTIC = SyntheticWindowsConfig(width=(0.6, 1.3))
 
 
 def test_model_is_the_papers_formula():
@@ -149,7 +149,7 @@ def test_bounds_and_masked_pixels():
 
 
 def test_chi2_rejects_a_wrong_shape():
-    windows, _ = synthetic_windows(40, seed=9, config=SyntheticConfig(amplitude=(2000, 3000)))
+    windows, _ = synthetic_windows(40, seed=9, config=SyntheticWindowsConfig(amplitude=(2000, 3000)))
     # Two spots in one window: the single-peak model cannot fit it.
     windows.data[:, 1, 1] += 1500
     fit = fit_batched(windows)
@@ -163,7 +163,7 @@ def test_config_validation():
     with pytest.raises(InputError):
         FitConfig(restart_etas=(0.2, 1.5))
     with pytest.raises(InputError):
-        fit_batched(synthetic_windows(2, 0, SyntheticConfig(window=7))[0], FitConfig(window=9))
+        fit_batched(synthetic_windows(2, 0, SyntheticWindowsConfig(window=7))[0], FitConfig(window=9))
 
 
 def test_no_windows():

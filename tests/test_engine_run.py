@@ -12,7 +12,7 @@ from peaknet_bench.engine.labels import label_iou
 from peaknet_bench.engine.run import (
     EngineConfig, EngineJob, RunOptions, iter_output, process_batch, read_batch, run_engine,
 )
-from peaknet_bench.engine.synthetic import SyntheticRun, SyntheticRunConfig, small_geometry
+from synthetic_windows import SyntheticRun, SyntheticRunConfig, small_geometry
 from peaknet_bench.errors import InputError
 
 
@@ -150,21 +150,21 @@ def test_batch_file_round_trip(source, tmp_path):
 
 
 def test_indexer_predictions_source(tmp_path):
-    """IndexerPredictions: the built-in indexer's lattice, predicted, matches the found peaks."""
+    """PredictionsFromIndexer: the built-in indexer's lattice, predicted, matches the found peaks."""
     from peaknet_bench.crystal import UnitCell, write_cell_file
     from peaknet_bench.engine.peakdiff import peakdiff
-    from peaknet_bench.engine.sources import IndexerPredictions
+    from peaknet_bench.engine.inputs import PredictionsFromIndexer
     from peaknet_bench.frame import Frame
     from peaknet_bench.geometry import preset
-    from peaknet_bench.index.synthetic import SyntheticConfig, synthetic_frame
+    from synthetic_peaks import SyntheticPeaksConfig, synthetic_frame
 
     geom = preset("epix10k2m")
     cell = UnitCell(79.1, 79.1, 37.9, 90, 90, 90, "tetragonal", "P", "c", "P 43 21 2")
     write_cell_file(cell, tmp_path / "lys.cell")
     hit = synthetic_frame(cell, geom, 9500.0, np.random.default_rng(4),
-                          SyntheticConfig(n_true=(80, 80), spurious_fraction=0.05), clen_m=0.1)
+                          SyntheticPeaksConfig(n_true=(80, 80), spurious_fraction=0.05), clen_m=0.1)
     frame = Frame(np.zeros(geom.slab_shape, np.float32), geom.bad_pixel_mask(), geom, 9500.0, 0.1)
-    source = IndexerPredictions(str(tmp_path / "lys.cell"), "epix10k2m")
+    source = PredictionsFromIndexer(str(tmp_path / "lys.cell"), "epix10k2m")
     pred = source(frame, 0, hit.peaks)
     assert len(pred) > len(hit.peaks) and pred.hkl is not None
     m = peakdiff(hit.peaks, pred)

@@ -14,7 +14,7 @@ from peaknet_bench.crystal import Crystal, UnitCell, random_rotation
 from peaknet_bench.frame import PeakList
 from peaknet_bench.geometry import preset
 from peaknet_bench.index import BuiltinConfig, BuiltinIndexer, compare_lattices, index_frames
-from peaknet_bench.index.synthetic import SyntheticConfig, noise_like, score_results, synthetic_frame
+from synthetic_peaks import SyntheticPeaksConfig, noise_like, score_results, synthetic_frame
 
 ENERGY = 9500.0
 CELLS = {
@@ -39,7 +39,7 @@ def test_indexes_cells_correctly(name, geometry):
     rng = np.random.default_rng(sum(map(ord, name)))
     scores = []
     for _ in range(N_FRAMES):
-        frame = synthetic_frame(cell, geometry, ENERGY, rng, SyntheticConfig(n_true=(15, 100)))
+        frame = synthetic_frame(cell, geometry, ENERGY, rng, SyntheticPeaksConfig(n_true=(15, 100)))
         results = indexer.index(frame.peaks, geometry, ENERGY)
         scores.append(score_results(results, frame, geometry, ENERGY))
     assert sum(s.n_wrong for s in scores) == 0, "a wrong lattice was accepted"
@@ -50,7 +50,7 @@ def test_indexes_cells_correctly(name, geometry):
 
 def test_result_fields_are_consistent(geometry):
     cell = CELLS["paper orthorhombic"]
-    frame = synthetic_frame(cell, geometry, ENERGY, np.random.default_rng(11), SyntheticConfig(n_true=(60, 60)))
+    frame = synthetic_frame(cell, geometry, ENERGY, np.random.default_rng(11), SyntheticPeaksConfig(n_true=(60, 60)))
     (result,) = BuiltinIndexer(cell).index(frame.peaks, geometry, ENERGY)
     assert result.n_peaks == len(frame.peaks)
     assert result.n_inliers >= 0.5 * len(frame.peaks)
@@ -72,7 +72,7 @@ def test_two_lattice_frames(geometry):
     rng = np.random.default_rng(2)
     both = 0
     for _ in range(6):
-        frame = synthetic_frame(cell, geometry, ENERGY, rng, SyntheticConfig(n_true=(40, 80), n_lattices=2))
+        frame = synthetic_frame(cell, geometry, ENERGY, rng, SyntheticPeaksConfig(n_true=(40, 80), n_lattices=2))
         score = score_results(indexer.index(frame.peaks, geometry, ENERGY), frame, geometry, ENERGY)
         assert score.n_wrong == 0
         both += score.n_correct == 2
@@ -81,7 +81,7 @@ def test_two_lattice_frames(geometry):
 
 def test_single_lattice_mode_finds_one(geometry):
     cell = CELLS["paper orthorhombic"]
-    frame = synthetic_frame(cell, geometry, ENERGY, np.random.default_rng(4), SyntheticConfig(n_true=(50, 50)))
+    frame = synthetic_frame(cell, geometry, ENERGY, np.random.default_rng(4), SyntheticPeaksConfig(n_true=(50, 50)))
     assert len(BuiltinIndexer(cell, BuiltinConfig(max_lattices=1)).index(frame.peaks, geometry, ENERGY)) == 1
 
 
@@ -92,7 +92,7 @@ def test_noise_only_is_rejected(geometry):
         cell = CELLS[name]
         indexer = BuiltinIndexer(cell)
         for _ in range(15):
-            frame = synthetic_frame(cell, geometry, ENERGY, rng, SyntheticConfig(n_true=(15, 120)))
+            frame = synthetic_frame(cell, geometry, ENERGY, rng, SyntheticPeaksConfig(n_true=(15, 120)))
             noise = noise_like(frame.peaks, geometry, ENERGY, rng)
             assert len(noise) > 0.9 * len(frame.peaks)
             accepted += bool(indexer.index(noise, geometry, ENERGY))
@@ -102,7 +102,7 @@ def test_noise_only_is_rejected(geometry):
 def test_acceptance_rule_is_applied(geometry):
     cell = CELLS["paper orthorhombic"]
     frame = synthetic_frame(cell, geometry, ENERGY, np.random.default_rng(6),
-                            SyntheticConfig(n_true=(40, 40), spurious_fraction=0.5))
+                            SyntheticPeaksConfig(n_true=(40, 40), spurious_fraction=0.5))
     assert BuiltinIndexer(cell).index(frame.peaks, geometry, ENERGY)
     # two thirds of the peaks are real: demanding 90 % explained must fail
     strict = BuiltinIndexer(cell, BuiltinConfig(min_fraction=0.9, max_lattices=1))
@@ -115,7 +115,7 @@ def test_wrong_cell_is_not_indexed(geometry):
     rng = np.random.default_rng(7)
     indexer = BuiltinIndexer(other)
     for _ in range(4):
-        frame = synthetic_frame(true_cell, geometry, ENERGY, rng, SyntheticConfig(n_true=(60, 100)))
+        frame = synthetic_frame(true_cell, geometry, ENERGY, rng, SyntheticPeaksConfig(n_true=(60, 100)))
         assert indexer.index(frame.peaks, geometry, ENERGY) == []
 
 
@@ -150,7 +150,7 @@ def test_copies_of_peaks_count_once(geometry):
 
     cell = CELLS["lysozyme P43212"]
     indexer = BuiltinIndexer(cell)
-    frame = synthetic_frame(cell, geometry, ENERGY, np.random.default_rng(5), SyntheticConfig(n_true=(60, 80)))
+    frame = synthetic_frame(cell, geometry, ENERGY, np.random.default_rng(5), SyntheticPeaksConfig(n_true=(60, 80)))
     once = indexer.index(frame.peaks, geometry, ENERGY)
     assert once
     p = frame.peaks
@@ -185,13 +185,13 @@ def test_centred_cubic_and_triclinic_cells(cell, geometry):
     indexer = BuiltinIndexer(cell)
     rng = np.random.default_rng(13)
     for _ in range(4):
-        frame = synthetic_frame(cell, geometry, ENERGY, rng, SyntheticConfig(n_true=(30, 90)))
+        frame = synthetic_frame(cell, geometry, ENERGY, rng, SyntheticPeaksConfig(n_true=(30, 90)))
         assert score_results(indexer.index(frame.peaks, geometry, ENERGY), frame, geometry, ENERGY).correct
 
 
 def test_unknown_panels_are_filled_in(geometry):
     cell = CELLS["lysozyme P43212"]
-    frame = synthetic_frame(cell, geometry, ENERGY, np.random.default_rng(8), SyntheticConfig(n_true=(60, 60)))
+    frame = synthetic_frame(cell, geometry, ENERGY, np.random.default_rng(8), SyntheticPeaksConfig(n_true=(60, 60)))
     peaks = frame.peaks.subset(np.arange(len(frame.peaks)))
     peaks.panel[:] = -1
     (result,) = BuiltinIndexer(cell).index(peaks, geometry, ENERGY)
@@ -204,7 +204,7 @@ def test_other_detector_and_camera_length():
     rng = np.random.default_rng(9)
     indexer = BuiltinIndexer(cell)
     for _ in range(3):
-        frame = synthetic_frame(cell, geometry, 12000.0, rng, SyntheticConfig(n_true=(40, 80)), clen_m=0.2)
+        frame = synthetic_frame(cell, geometry, 12000.0, rng, SyntheticPeaksConfig(n_true=(40, 80)), clen_m=0.2)
         score = score_results(indexer.index(frame.peaks, geometry, 12000.0, clen_m=0.2), frame, geometry, 12000.0, 0.2)
         assert score.correct
 
@@ -212,7 +212,7 @@ def test_other_detector_and_camera_length():
 def test_index_frames_in_process_matches_single_calls(geometry):
     cell = CELLS["paper orthorhombic"]
     rng = np.random.default_rng(10)
-    frames = [synthetic_frame(cell, geometry, ENERGY, rng, SyntheticConfig(n_true=(30, 60))) for _ in range(3)]
+    frames = [synthetic_frame(cell, geometry, ENERGY, rng, SyntheticPeaksConfig(n_true=(30, 60))) for _ in range(3)]
     indexer = BuiltinIndexer(cell)
     batch = index_frames([f.peaks for f in frames], geometry, ENERGY, indexer, show_progress=False)
     for f, got in zip(frames, batch):
@@ -225,7 +225,7 @@ def test_index_frames_in_process_matches_single_calls(geometry):
 def test_index_frames_with_ray(geometry, ray_session):
     cell = CELLS["paper orthorhombic"]
     rng = np.random.default_rng(12)
-    frames = [synthetic_frame(cell, geometry, ENERGY, rng, SyntheticConfig(n_true=(30, 60))) for _ in range(4)]
+    frames = [synthetic_frame(cell, geometry, ENERGY, rng, SyntheticPeaksConfig(n_true=(30, 60))) for _ in range(4)]
     peak_lists = [f.peaks for f in frames] + [PeakList.empty()]
     results = index_frames(peak_lists, geometry, [ENERGY] * 5, BuiltinIndexer(cell), workers=2, chunk_size=2,
                            min_frames_for_ray=1, show_progress=False)

@@ -11,7 +11,7 @@ from peaknet_bench.cli import main
 from peaknet_bench.crystal import UnitCell, write_cell_file
 from peaknet_bench.geometry import preset, write_geom
 from peaknet_bench.index import compare_lattices
-from peaknet_bench.index.synthetic import SyntheticConfig, noise_like, synthetic_frame
+from synthetic_peaks import SyntheticPeaksConfig, noise_like, synthetic_frame
 from peaknet_bench.io.cxi import write_peaks_cxi
 from peaknet_bench.io.stream import StreamReader
 
@@ -24,7 +24,7 @@ def inputs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("index-cli")
     geometry = preset("epix10k2m")
     rng = np.random.default_rng(31)
-    frames = [synthetic_frame(CELL, geometry, ENERGY, rng, SyntheticConfig(n_true=(30, 60))) for _ in range(3)]
+    frames = [synthetic_frame(CELL, geometry, ENERGY, rng, SyntheticPeaksConfig(n_true=(30, 60))) for _ in range(3)]
     noise = noise_like(frames[0].peaks, geometry, ENERGY, rng)
     write_peaks_cxi(tmp / "peaks.cxi", [f.peaks for f in frames] + [noise], photon_energy_ev=ENERGY, clen_m=0.1)
     write_geom(geometry, tmp / "det.geom")

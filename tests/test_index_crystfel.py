@@ -20,7 +20,7 @@ import pytest
 from peaknet_bench.crystal import UnitCell, read_cell_file
 from peaknet_bench.geometry import preset, read_geom
 from peaknet_bench.index import CrystFELConfig, CrystFELError, CrystFELIndexer, compare_lattices, index_frames
-from peaknet_bench.index.synthetic import SyntheticConfig, score_results, synthetic_frame
+from synthetic_peaks import SyntheticPeaksConfig, score_results, synthetic_frame
 from peaknet_bench.io.cxi import CXIReader
 
 ENERGY = 9500.0
@@ -35,7 +35,7 @@ def geometry():
 @pytest.fixture(scope="module")
 def frames(geometry):
     rng = np.random.default_rng(21)
-    return [synthetic_frame(CELL, geometry, ENERGY, rng, SyntheticConfig(n_true=(30, 60))) for _ in range(3)]
+    return [synthetic_frame(CELL, geometry, ENERGY, rng, SyntheticPeaksConfig(n_true=(30, 60))) for _ in range(3)]
 
 
 def test_prepare_writes_what_indexamajig_reads(tmp_path, geometry, frames):

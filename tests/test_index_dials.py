@@ -16,7 +16,7 @@ from peaknet_bench.errors import InputError
 from peaknet_bench.geometry import preset, write_geom
 from peaknet_bench.index import BuiltinConfig, compare_lattices, indexer_names, make_indexer
 from peaknet_bench.index.dials import DialsConfig, DialsIndexer, panels_for_dials, space_group_symbol
-from peaknet_bench.index.synthetic import SyntheticConfig, score_results, synthetic_frame
+from synthetic_peaks import SyntheticPeaksConfig, score_results, synthetic_frame
 from peaknet_bench.io.cxi import write_peaks_cxi
 
 ENERGY = 9500.0
@@ -82,7 +82,7 @@ def test_panels_in_dials_frame_map_pixels_to_our_lab_positions():
 def test_dials_indexes_a_synthetic_frame_correctly(tmp_path):
     geometry = preset("epix10k2m")
     rng = np.random.default_rng(3)
-    frames = [synthetic_frame(CELL, geometry, ENERGY, rng, SyntheticConfig(n_true=(80, 100))) for _ in range(2)]
+    frames = [synthetic_frame(CELL, geometry, ENERGY, rng, SyntheticPeaksConfig(n_true=(80, 100))) for _ in range(2)]
     indexer = DialsIndexer(CELL, DialsConfig(cores=2, workdir=str(tmp_path / "work")))
     results = indexer.index_many([f.peaks for f in frames], geometry, ENERGY)
     for frame, found in zip(frames, results):
@@ -101,7 +101,7 @@ def test_index_command_with_dials(tmp_path, capsys):
 
     geometry = preset("epix10k2m")
     rng = np.random.default_rng(8)
-    frames = [synthetic_frame(CELL, geometry, ENERGY, rng, SyntheticConfig(n_true=(60, 80))) for _ in range(2)]
+    frames = [synthetic_frame(CELL, geometry, ENERGY, rng, SyntheticPeaksConfig(n_true=(60, 80))) for _ in range(2)]
     write_peaks_cxi(tmp_path / "p.cxi", [f.peaks for f in frames], photon_energy_ev=ENERGY, clen_m=0.1)
     write_geom(geometry, tmp_path / "det.geom")
     write_cell_file(CELL, tmp_path / "t.cell")
@@ -135,15 +135,15 @@ def test_engine_predictions_pick_an_indexer_by_name(tmp_path):
     """engine run's predictions come from any registry backend, its options recorded."""
     import pickle
 
-    from peaknet_bench.engine.sources import IndexerPredictions
+    from peaknet_bench.engine.inputs import PredictionsFromIndexer
 
     write_cell_file(CELL, tmp_path / "t.cell")
-    default = IndexerPredictions(str(tmp_path / "t.cell"))
+    default = PredictionsFromIndexer(str(tmp_path / "t.cell"))
     assert default.describe()["source"] == "builtin-indexer" and "indexer" not in default.describe()
-    chosen = IndexerPredictions(str(tmp_path / "t.cell"), indexer="builtin", indexer_options={"max_lattices": 1})
+    chosen = PredictionsFromIndexer(str(tmp_path / "t.cell"), indexer="builtin", indexer_options={"max_lattices": 1})
     assert chosen.describe()["indexer_options"] == {"max_lattices": 1}
     geometry = preset("epix10k2m")
-    frame = synthetic_frame(CELL, geometry, ENERGY, np.random.default_rng(4), SyntheticConfig(n_true=(60, 60)))
+    frame = synthetic_frame(CELL, geometry, ENERGY, np.random.default_rng(4), SyntheticPeaksConfig(n_true=(60, 60)))
 
     class _Frame:
         photon_energy_ev, clen_m, wavelength_a = ENERGY, None, 12398.42 / ENERGY
@@ -153,7 +153,7 @@ def test_engine_predictions_pick_an_indexer_by_name(tmp_path):
     assert len(predicted) > len(frame.peaks) and chosen._ix.config.max_lattices == 1
     assert not hasattr(pickle.loads(pickle.dumps(chosen)), "_ix")
     with pytest.raises(InputError, match="unknown indexer"):
-        IndexerPredictions(str(tmp_path / "t.cell"), indexer="nope")(_Frame(), 0, frame.peaks)
+        PredictionsFromIndexer(str(tmp_path / "t.cell"), indexer="nope")(_Frame(), 0, frame.peaks)
 
 
 @needs_dials

@@ -15,7 +15,7 @@ from peaknet_bench.crystal import UnitCell
 from peaknet_bench.frame import PeakList, wavelength_a
 from peaknet_bench.geometry import preset
 from peaknet_bench.index import BuiltinIndexer
-from peaknet_bench.index.synthetic import SyntheticConfig, score_results, synthetic_frame
+from synthetic_peaks import SyntheticPeaksConfig, score_results, synthetic_frame
 
 ENERGY = 9500.0
 CELL = UnitCell(79.1, 79.1, 37.9, 90, 90, 90, "tetragonal", unique_axis="c", space_group="P 43 21 2")
@@ -78,7 +78,7 @@ def test_imperfect_geometry_and_spurious_peaks(case, geometry):
     told = _shifted(geometry, opts.get("shift_px", 0.0))
     correct = wrong = 0
     for _ in range(N_FRAMES):
-        frame = synthetic_frame(CELL, geometry, ENERGY, rng, SyntheticConfig(n_true=(40, 100)))
+        frame = synthetic_frame(CELL, geometry, ENERGY, rng, SyntheticPeaksConfig(n_true=(40, 100)))
         peaks = frame.peaks
         if opts.get("spurious"):
             peaks = PeakList.concatenate([peaks, _ring(geometry, 3.67, 30, rng), _hot(geometry, rng), _edge(geometry, 15)])

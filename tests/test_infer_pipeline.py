@@ -336,7 +336,7 @@ def test_cli_rejects_bad_input(tmp_path, capsys):
 @pytest.mark.parametrize("size", [(64, 96), (20, 30)])  # canvas larger (pad) and smaller (crop) than the image
 def test_store_source_and_runner_match_the_training_dataset(tmp_path, size):
     from peaknet_bench.data import PeakNetDataset
-    from peaknet_bench.data.synthetic import build_tiny
+    from synthetic_records import build_tiny
     from peaknet_bench.infer.sources import StoreSource
 
     path = build_tiny(tmp_path / "tiny", frames=8).path

@@ -26,7 +26,7 @@ from peaknet_bench.leaderboard.regress import (
     unpaired_bootstrap_diff,
     verdict,
 )
-from peaknet_bench.leaderboard.testing import make_tiny_board
+from tiny_board import make_tiny_board
 from peaknet_bench.leaderboard.validate import ValidationConfig, add_entry, make_submission, validate_submission
 from peaknet_bench.peakfind import Peakfinder8Params
 

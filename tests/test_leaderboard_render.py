@@ -21,7 +21,7 @@ from peaknet_bench.evaluate.results import Results
 from peaknet_bench.frame import PeakList
 from peaknet_bench.leaderboard.benchmarks import load_registry
 from peaknet_bench.leaderboard.render import pareto_front, render_board, svg_plot
-from peaknet_bench.leaderboard.testing import make_tiny_board
+from tiny_board import make_tiny_board
 from peaknet_bench.leaderboard.validate import ValidationReport, add_entry, load_entries, make_submission
 from peaknet_bench.leaderboard.schema import Submission
 

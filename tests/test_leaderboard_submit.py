@@ -14,7 +14,7 @@ from peaknet_bench.evaluate.methods import pf8_method
 from peaknet_bench.leaderboard.benchmarks import frame_source, load_registry
 from peaknet_bench.leaderboard.predict import write_predictions
 from peaknet_bench.leaderboard.schema import SCHEMA_FILE, Submission, schema_json
-from peaknet_bench.leaderboard.testing import make_tiny_board
+from tiny_board import make_tiny_board
 from peaknet_bench.leaderboard.validate import (
     ValidationConfig,
     load_entries,

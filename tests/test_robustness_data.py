@@ -13,7 +13,7 @@ import pytest
 
 from peaknet_bench.data.manifest import MANIFEST_NAME, read_manifest
 from peaknet_bench.data.store import STORE_DIRNAME, Store
-from peaknet_bench.data.synthetic import build_tiny
+from synthetic_records import build_tiny
 from peaknet_bench.data.torch_dataset import PeakNetDataset
 from peaknet_bench.errors import InputError
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from peaknet_bench.engine.run import EngineJob, RunOptions, run_engine
-from peaknet_bench.engine.synthetic import SyntheticRun, SyntheticRunConfig, small_geometry
+from synthetic_windows import SyntheticRun, SyntheticRunConfig, small_geometry
 from peaknet_bench.errors import InputError
 from peaknet_bench.util.outdir import OutputClaim
 

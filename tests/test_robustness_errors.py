@@ -117,7 +117,7 @@ def test_ctrl_c_inside_a_parallel_numba_kernel_exits_130():
         import os, signal, sys, threading
         import numba, numpy as np
         from peaknet_bench import cli
-        from peaknet_bench.geometry import commands as geom_commands
+        from peaknet_bench.io import commands as geom_commands
 
         @numba.njit(parallel=True)
         def spin(n):

@@ -102,7 +102,7 @@ def test_a_megabyte_value_is_not_echoed_whole(tmp_path):
 
 # ------------------------------------------------------------ 14: geom show linear in panels
 def test_geom_show_does_per_panel_work_once(monkeypatch):
-    from peaknet_bench.geometry.commands import summarize
+    from peaknet_bench.geometry.layout import summarize
 
     n = 400
     panels = [Panel(f"p{i}", 0, 7, 8 * i, 8 * i + 7, corner_x=(i % 20) * 10.0 - 100, corner_y=(i // 20) * 10.0 - 100)

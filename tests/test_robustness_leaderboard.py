@@ -11,7 +11,7 @@ from test_leaderboard_submit import bench, board, check, entry, source, submissi
 
 from peaknet_bench.errors import InputError
 from peaknet_bench.leaderboard.render import render_board, render_markdown
-from peaknet_bench.leaderboard.testing import make_tiny_board
+from tiny_board import make_tiny_board
 from peaknet_bench.leaderboard.validate import add_entry, load_entries
 
 

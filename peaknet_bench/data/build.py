@@ -46,7 +46,7 @@ class BuildResult:
 
 def engine_source(recipe: Recipe, entry: ExperimentEntry, splits: list[str]) -> Iterator[tuple[str, Geometry, FrameRecord]]:
     """Frames of one experiment: simulator -> data engine (PeakDiff, curation, fits, labels)."""
-    from peaknet_bench.data.sources import simulated_records
+    from peaknet_bench.data.simulated_records import simulated_records
 
     yield from simulated_records(recipe, entry, splits)
 

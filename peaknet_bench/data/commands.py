@@ -10,17 +10,16 @@ from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dataset", help="versioned datasets: build, verify, download, inspect, Hugging Face exchange")
-    verbs = p.add_subparsers(dest="verb", metavar="VERB")
-    p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
+    from peaknet_bench.util.cli import add_n_frames, add_output, verbs as verbs_of
+
+    verbs = verbs_of(sub, "dataset", help="versioned datasets: build, verify, download, inspect, Hugging Face exchange")
 
     b = verbs.add_parser("build", help="rebuild a dataset version from its recipe and check it against the manifest")
     b.add_argument("version_dir", help="datasets/<name>/<version> (holds recipe.yaml and manifest.json)")
-    b.add_argument("-o", "--out", default=None, help="output directory (default: the cache, "
-                   "$PEAKNET_BENCH_CACHE/<name>/<version>)")
+    add_output(b, None, "output directory (default: the cache, $PEAKNET_BENCH_CACHE/<name>/<version>)", "--out")
     b.add_argument("--force", action="store_true", help="replace OUT if it exists")
-    b.add_argument("--frames", type=int, default=None,
-                   help="override every experiment's frame count (quick trial builds; skips the manifest check)")
+    add_n_frames(b, None, "override every experiment's frame count (quick trial builds; skips the manifest check)",
+                 "--frames", none_means="the recipe's counts")
     b.add_argument("--publish", action="store_true",
                    help="write the new manifest, card and croissant.json into version_dir (maintainers)")
     b.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -72,14 +71,14 @@ def _build(args: argparse.Namespace) -> int:
     from peaknet_bench.util.output import emit
 
     recipe = load_recipe(args.version_dir)
-    trial = args.frames is not None
+    trial = args.n_frames is not None
     if trial and args.publish:
-        raise InputError(args.version_dir, "--publish", "a trial build (--frames) cannot be published")
+        raise InputError(args.version_dir, "--publish", "a trial build (-n/--n-frames) cannot be published")
     if trial:
-        recipe = recipe.model_copy(update={"experiments": [e.model_copy(update={"frames": args.frames})
+        recipe = recipe.model_copy(update={"experiments": [e.model_copy(update={"frames": args.n_frames})
                                                            for e in recipe.experiments]})
     default_out = cache_root() / recipe.name / (recipe.version + ("-trial" if trial else ""))
-    out = Path(args.out) if args.out else default_out
+    out = Path(args.output) if args.output else default_out
     result = build_dataset(args.version_dir, out, recipe=recipe, overwrite=args.force, compare=not trial)
     if args.publish:
         publish(out, args.version_dir)

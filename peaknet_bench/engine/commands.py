@@ -8,114 +8,146 @@ from typing import Any
 
 from peaknet_bench.index.commands import add_indexer_arguments, indexer_options
 
+# option -> (settings section, config class name, field, help); defaults are the dataclasses'
+# (--config may set them too: options given here win)
+_ENGINE_OPTIONS = [
+    ("--max-distance", "peakdiff", "PeakDiffConfig", "max_distance", "PeakDiff match distance in pixels"),
+    ("--space", "peakdiff", "PeakDiffConfig", "space", "PeakDiff distance space: slab or lab"),
+    ("--min-precision", "curation", "CurationConfig", "min_precision", "curation: minimum precision"),
+    ("--min-found", "curation", "CurationConfig", "min_found", "curation: minimum found peaks"),
+    ("--min-predicted", "curation", "CurationConfig", "min_predicted", "curation: minimum predicted peaks"),
+    ("--fit-peaks", None, "EngineConfig", "fit_peaks", "which found peaks of a selected frame are fitted: matched or found"),
+    ("--window", "fit", "FitConfig", "window", "fit window edge, odd"),
+    ("--chi2-max", "fit", "FitConfig", "chi2_max", "reject fits with reduced chi2 above this"),
+]
 
-def add_frame_arguments(parser: argparse.ArgumentParser) -> None:
-    from peaknet_bench.io.frames import add_frame_arguments as add
 
-    add(parser)
+def _classes() -> dict[str, type]:
+    from peaknet_bench.engine.curation import CurationConfig
+    from peaknet_bench.engine.peakdiff import PeakDiffConfig
+    from peaknet_bench.engine.profile import FitConfig
+    from peaknet_bench.engine.run import EngineConfig, RunOptions
+
+    return {c.__name__: c for c in (PeakDiffConfig, CurationConfig, FitConfig, EngineConfig, RunOptions)}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("engine", help="data engine: PeakDiff, curation, pseudo-Voigt labels (Ray)")
-    verbs = p.add_subparsers(dest="verb", metavar="VERB")
-    r = verbs.add_parser("run", help="label a run: peaks + predictions -> PeakDiff -> curation -> fits -> label masks")
+    from peaknet_bench.io.frames import add_frame_arguments
+    from peaknet_bench.peakfind.commands import add_finder_arguments
+    from peaknet_bench.util.cli import add_address, add_json, add_output, deprecated_alias, field_option, verbs
+
+    engine = verbs(sub, "engine", help="data engine: PeakDiff, curation, pseudo-Voigt labels (Ray)")
+    r = engine.add_parser(
+        "run", help="label a run: peaks + predictions -> PeakDiff -> curation -> fits -> label masks",
+        description="Settings: the dataclass defaults < --config (a recipe's `engine` block) < options given here. "
+                    "The Python equivalent is peaknet_bench.engine.run_engine(EngineJob(...), out_dir, RunOptions(...)).")
     r.add_argument("--frames", required=True, nargs="+",
                    help="frame files, globs or list files (CXI with --geom; CBF, imgCIF, NeXus carry their geometry)")
     add_frame_arguments(r)
     r.add_argument("--cell", default=None, help="target unit cell (.cell or .pdb) for the indexer (--indexer)")
     r.add_argument("--stream", default=None, help="CrystFEL stream with predictions (instead of --cell)")
-    r.add_argument("--peaks", default="pf8", help="found peaks: 'pf8' (run peakfinder8) or a CXI peak file (default: pf8)")
-    r.add_argument("--pf8-threshold", type=float, default=800.0, help="peakfinder8 ADU threshold (default 800)")
-    r.add_argument("--pf8-min-snr", type=float, default=5.0, help="peakfinder8 minimum SNR (default 5)")
-    r.add_argument("-o", "--out", required=True, help="output directory (batch HDF5 files + manifest.json); resumable")
-    r.add_argument("--max-distance", type=float, default=3.0, help="PeakDiff match distance in pixels (default 3)")
-    r.add_argument("--space", choices=("slab", "lab"), default="slab", help="PeakDiff distance space (default slab)")
-    r.add_argument("--min-precision", type=float, default=0.8, help="curation: minimum precision (default 0.8)")
-    r.add_argument("--min-found", type=int, default=15, help="curation: minimum found peaks (default 15)")
-    r.add_argument("--min-predicted", type=int, default=15, help="curation: minimum predicted peaks (default 15)")
-    r.add_argument("--fit-peaks", choices=("matched", "found"), default="matched",
-                   help="which found peaks of a selected frame are fitted (default: matched)")
-    r.add_argument("--window", type=int, default=9, help="fit window edge, odd (default 9)")
-    r.add_argument("--chi2-max", type=float, default=3.0, help="reject fits with reduced chi2 above this (default 3)")
-    r.add_argument("--batch-size", type=int, default=40, help="frames per batch task (default 40)")
-    r.add_argument("--max-concurrent-batches", type=int, default=4, help="batch tasks in flight (default 4)")
-    r.add_argument("--fit-chunk", type=int, default=2048, help="windows per second-level fit task (default 2048)")
-    r.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
-    r.add_argument("--num-cpus", type=int, default=None, help="CPUs for the local Ray (default: all)")
+    finder = add_finder_arguments(r)
+    deprecated_alias(r, finder["method"], "--peaks")
+    deprecated_alias(r, finder["threshold"], "--pf8-threshold")
+    deprecated_alias(r, finder["min_snr"], "--pf8-min-snr")
+    r.add_argument("--device", default="cpu", help="torch device for a model --method (default: cpu)")
+    r.add_argument("--config", default=None, metavar="ENGINE.yaml",
+                   help="engine settings (YAML/JSON: peakfinder8, peakdiff, curation, fit, fit_peaks, photon_scale; "
+                        "a dataset recipe's `engine` block) (default: the dataclasses' defaults)")
+    add_output(r, None, "output directory (batch HDF5 files + manifest.json); resumable", "--out", required=True)
+    classes = _classes()
+    for flag, _, cls, field, text in _ENGINE_OPTIONS:
+        field_option(r, flag, classes[cls], field, text, overridable=True, dest=f"engine_{field}")
+    field_option(r, "--batch-size", classes["RunOptions"], "batch_size", "frames per batch task")
+    field_option(r, "--max-concurrent-batches", classes["RunOptions"], "max_concurrent_batches", "batch tasks in flight")
+    field_option(r, "--fit-chunk", classes["RunOptions"], "fit_chunk", "windows per second-level fit task")
+    add_address(r)
+    workers = r.add_argument("--workers", type=int, default=None, help="CPUs of the local Ray (default: all)")
+    deprecated_alias(r, workers, "--num-cpus")
     r.add_argument("--no-ray", action="store_true", help="run in this process without Ray")
-    r.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_json(r)
     add_indexer_arguments(r)
     r.set_defaults(handler=run)
-    s = verbs.add_parser("summary", help="PeakDiff/curation/fit statistics of an engine output directory")
-    s.add_argument("out", help="engine output directory")
+    s = engine.add_parser("summary", help="PeakDiff/curation/fit statistics of an engine output directory")
+    s.add_argument("out", metavar="RUN_DIR", help="engine output directory")
     s.add_argument("--plots", default=None, help="write Figure-3-style plots (PNG) into this directory")
-    s.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_json(s)
     s.set_defaults(handler=summary)
-    t = verbs.add_parser("truth", help="pixel IoU of the engine's labels against a simulator truth sidecar")
-    t.add_argument("out", help="engine output directory")
+    t = engine.add_parser("truth", help="pixel IoU of the engine's labels against a simulator truth sidecar")
+    t.add_argument("out", metavar="RUN_DIR", help="engine output directory")
     t.add_argument("--truth", required=True, help="simulator truth sidecar (<run>.truth.h5)")
-    t.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_json(t)
     t.set_defaults(handler=truth)
 
 
+def engine_settings(args: argparse.Namespace) -> dict:
+    """The engine settings block: --config, then the options given."""
+    from peaknet_bench.engine.settings import read_engine_settings
+
+    settings = read_engine_settings(args.config) if args.config else {}
+    for _, section, _, field, _ in _ENGINE_OPTIONS:
+        value = getattr(args, f"engine_{field}")
+        if value is None:
+            continue
+        if section is None:
+            settings[field] = value
+        else:
+            settings[section] = {**settings.get(section, {}), field: value}
+    return settings
+
+
 def _job(args: argparse.Namespace):
-    from peaknet_bench.engine.curation import CurationConfig
-    from peaknet_bench.engine.peakdiff import PeakDiffConfig
-    from peaknet_bench.engine.profile import FitConfig
-    from peaknet_bench.engine.run import EngineConfig, EngineJob
-    from peaknet_bench.engine.sources import (
-        CXIPeaks, FileFrames, IndexerPredictions, Peakfinder8Peaks, StreamPredictions,
+    from peaknet_bench.engine.inputs import (
+        FramesFromFiles, PeaksFromCXI, PeaksFromFinder, PredictionsFromIndexer, PredictionsFromStream,
     )
+    from peaknet_bench.engine.run import EngineJob
+    from peaknet_bench.engine.settings import engine_config
     from peaknet_bench.errors import InputError
     from peaknet_bench.io.frames import open_frames
+    from peaknet_bench.peakfind.commands import finder_method
 
     # Absolute paths: Ray workers on other nodes (or in another directory) open the same files,
     # and a resumed run is recognised from any working directory.
     paths = [str(Path(p).resolve()) for p in open_frames(args.frames, reader=args.reader).paths]
     if args.geom is not None and Path(args.geom).exists():
         args.geom = str(Path(args.geom).resolve())
-    for name in ("peaks", "cell", "stream"):
+    for name in ("method", "cell", "stream"):
         value = getattr(args, name)
         if value is not None and value != "pf8" and Path(value).exists():
             setattr(args, name, str(Path(value).resolve()))
-    frames = FileFrames(paths, args.geom, args.reader)
-    if args.peaks == "pf8":
-        peaks = Peakfinder8Peaks(args.geom, {"threshold": args.pf8_threshold, "min_snr": args.pf8_min_snr})
-    elif Path(args.peaks).exists():
-        peaks = CXIPeaks(args.peaks, args.geom)
-    else:
-        raise InputError(args.peaks, "--peaks", "expected 'pf8' or an existing CXI peak file")
+    settings = engine_settings(args)
+    config, pf8_params = engine_config(settings, args.config or "--config")
+    frames = FramesFromFiles(paths, args.geom, args.reader)
+    if Path(args.method).suffix in (".cxi", ".h5") and Path(args.method).is_file():
+        peaks = PeaksFromCXI(args.method, args.geom)  # stored lists, by position in the run
+    else:  # pf8 starts from the --config block (a --params file replaces it; options given win)
+        peaks = PeaksFromFinder(finder_method(args, args.device, pf8_base=pf8_params))
     if (args.cell is None) == (args.stream is None):
         raise InputError(None, "--cell/--stream", "give exactly one source of predictions")
     if args.stream is not None:
         if not Path(args.stream).exists():
             raise InputError(args.stream, "--stream", "file not found")
-        predictions = StreamPredictions(args.stream, args.geom)
+        predictions = PredictionsFromStream(args.stream, args.geom)
     else:
         if not Path(args.cell).exists():
             raise InputError(args.cell, "--cell", "file not found")
-        predictions = IndexerPredictions(args.cell, args.geom, indexer=args.indexer,
-                                         indexer_options=indexer_options(args, args.indexer))
-    config = EngineConfig(
-        peakdiff=PeakDiffConfig(max_distance=args.max_distance, space=args.space),
-        curation=CurationConfig(min_precision=args.min_precision, min_found=args.min_found,
-                                min_predicted=args.min_predicted),
-        fit=FitConfig(window=args.window, chi2_max=args.chi2_max),
-        fit_peaks=args.fit_peaks,
-    )
+        predictions = PredictionsFromIndexer(args.cell, args.geom, indexer=args.indexer,
+                                             indexer_options=indexer_options(args, args.indexer))
     return EngineJob(frames, peaks, predictions, config)
 
 
 def run(args: argparse.Namespace) -> int:
     from peaknet_bench.engine.run import RunOptions, run_engine
+    from peaknet_bench.util.cli import require_output
     from peaknet_bench.util.output import emit
 
+    require_output(args)
     job = _job(args)
     options = RunOptions(
         batch_size=args.batch_size, max_concurrent_batches=args.max_concurrent_batches, fit_chunk=args.fit_chunk,
-        use_ray=not args.no_ray, address=args.address, num_cpus=args.num_cpus,
+        use_ray=not args.no_ray, address=args.address, num_cpus=args.workers,
     )
-    report = run_engine(job, args.out, options)
+    report = run_engine(job, require_output(args), options)
     d = report.to_dict()
     human = (
         f"engine: {d['n_frames']} frames in, {d['n_selected']} selected; "

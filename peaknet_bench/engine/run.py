@@ -47,7 +47,7 @@ FORMAT_VERSION = 1
 
 
 # ------------------------------------------------------------------------ sources
-class FrameSource(Protocol):
+class RandomAccessFrames(Protocol):
     """Random access to a run's frames (picklable: it travels to Ray workers)."""
 
     def __len__(self) -> int: ...
@@ -55,7 +55,16 @@ class FrameSource(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
 
-PeakSource = Callable[[Frame, int], PeakList]  # (frame, index) -> found peaks
+# Found peaks: a PeakFinder (`find(frame)`: peakfinder8, a model, any kind of
+# peaknet_bench.peakfind.methods), or a callable (frame, index) -> peaks for lists stored by
+# run position (a CXI peak file, a synthetic run's own peaks).
+PeakSource = Any
+
+
+def found_peaks(source: PeakSource, frame: Frame, i: int) -> PeakList:
+    """The found peaks of frame `i` from either kind of peak source."""
+    find = getattr(source, "find", None)
+    return find(frame) if callable(find) else source(frame, i)
 PredictionSource = Callable[[Frame, int, PeakList], PeakList]  # (frame, index, found) -> predicted
 
 
@@ -265,7 +274,7 @@ class RunOptions:
 class EngineJob:
     """The inputs of a run: frames, a peak source and a prediction source (all picklable)."""
 
-    frames: FrameSource
+    frames: RandomAccessFrames
     peaks: PeakSource
     predictions: PredictionSource
     config: EngineConfig = field(default_factory=EngineConfig)
@@ -293,7 +302,7 @@ def run_batch(job: EngineJob, start: int, stop: int, path: str, fit: Callable | 
     frames = [job.frames.frame(i) for i in range(start, stop)]
     for f, i in zip(frames, range(start, stop)):
         _check_beam(f, i, job.frames)
-    found = [job.peaks(f, i) for f, i in zip(frames, range(start, stop))]
+    found = [found_peaks(job.peaks, f, i) for f, i in zip(frames, range(start, stop))]
     predicted = [job.predictions(f, i, p) for f, i, p in zip(frames, range(start, stop), found)]
     batch = process_batch(frames, found, predicted, list(range(start, stop)), job.config, fit or fit_batched)
     write_batch(path, batch)

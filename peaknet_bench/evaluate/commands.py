@@ -1,4 +1,5 @@
-"""`peaknet-bench evaluate`, `peaknet-bench tune-pf8` and `peaknet-bench report`."""
+"""`peaknet-bench evaluate run | report` and `peaknet-bench peaks tune` (thin layers over
+`evaluate.evaluate`, `evaluate.render_report` and `evaluate.tune.tune_pf8`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import json
 from pathlib import Path
 
 
-def _add_frames_options(p: argparse.ArgumentParser, default_seed: int) -> None:
+EVALUATE_SIMULATED_FRAMES = 100  # `evaluate run --experiment` without -n
+TUNE_SIMULATED_FRAMES = 40  # `peaks tune --experiment` without -n
+
+
+def _add_frames_options(p: argparse.ArgumentParser, default_seed: int, simulated_frames: int) -> None:
     g = p.add_argument_group("frames (detector files, a simulated experiment, or a dataset split)")
     g.add_argument("--frames", metavar="FILE", nargs="+",
                    help="frame files, globs or list files: CXI (+ .geom), miniCBF, imgCIF/CBF, NeXus/NXmx")
@@ -17,16 +22,16 @@ def _add_frames_options(p: argparse.ArgumentParser, default_seed: int) -> None:
     g.add_argument("--cell", metavar="TARGET.cell",
                    help="target unit cell (default: RUN.cell beside --frames, or the experiment's cell)")
     g.add_argument("--truth", metavar="RUN.truth.h5", help="truth sidecar (default: RUN.truth.h5 beside --frames if present)")
-    g.add_argument("--experiment", metavar="NAME", help="simulated experiment name or YAML (see `simulate --list`); "
+    g.add_argument("--experiment", metavar="NAME", help="simulated experiment name or YAML (see `sim list`); "
                    "with --dataset: which experiment of the split")
     g.add_argument("--dataset", metavar="DIR|NAME[:VER]",
                    help="a built or downloaded dataset (directory, or name[:version] from the cache), e.g. peaknet-sim:1.2")
     g.add_argument("--split", default="test",
-                   help="dataset split with --dataset: train, validation, test or test_ood (default test)")
-    g.add_argument("-n", "--n-frames", type=int, default=None,
-                   help="number of frames (default: 100 simulated / all of --frames)")
-    g.add_argument("--seed", type=int, default=default_seed, help=f"simulation seed (default {default_seed})")
-    g.add_argument("--start", type=int, default=0, help="first frame index (default 0)")
+                   help="dataset split with --dataset: train, validation, test or test_ood (default: test)")
+    g.add_argument("-n", "--n-frames", type=int, default=None, metavar="N",
+                   help=f"number of frames (default: {simulated_frames} simulated; all of --frames or the split)")
+    g.add_argument("--seed", type=int, default=default_seed, help=f"simulation seed (default: {default_seed})")
+    g.add_argument("--start", type=int, default=0, help="first frame index (default: 0)")
 
 
 def _frames(args: argparse.Namespace, default_n: int):
@@ -66,17 +71,22 @@ def _cell(args: argparse.Namespace):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from peaknet_bench.evaluate.harness import EvalConfig
+    from peaknet_bench.evaluate.tune import TuneConfig
     from peaknet_bench.index.commands import add_indexer_arguments
+    from peaknet_bench.peakfind.commands import add_finder_arguments
+    from peaknet_bench.util.cli import add_address, add_json, add_output, field_option, verbs
 
-    p = sub.add_parser("evaluate", help="evaluate a peak-finding method: hit rate, indexing rate, yield, cells, throughput")
-    p.add_argument("--method", default="pf8",
-                   help="pf8, oracle (the true found-able reflections; needs truth), a .cxi file of peak lists, or a model checkpoint (default pf8)")
-    p.add_argument("--params", metavar="PF8.json", help="peakfinder8 parameters (e.g. from tune-pf8); default CrystFEL's")
-    p.add_argument("--name", help="method name in the results and report (default from the method)")
-    p.add_argument("--device", default="cpu", help="torch device for model methods (default cpu)")
-    _add_frames_options(p, default_seed=0)
-    add_indexer_arguments(p, "--indexer-method")
-    p.add_argument("--min-peaks", type=int, default=10, help="a hit has at least this many peaks (default 10)")
+    evaluate = verbs(sub, "evaluate", help="the benchmark: evaluate a peak finder, render the report")
+    p = evaluate.add_parser("run", help="evaluate a peak-finding method: hit rate, indexing rate, yield, cells, throughput",
+                            description="The Python equivalent is peaknet_bench.evaluate.evaluate(method, frames, "
+                                        "EvalConfig(...)).")
+    add_finder_arguments(p)
+    p.add_argument("--name", help="method name in the results and report (default: from the method)")
+    p.add_argument("--device", default="cpu", help="torch device for model methods (default: cpu)")
+    _add_frames_options(p, default_seed=0, simulated_frames=EVALUATE_SIMULATED_FRAMES)
+    add_indexer_arguments(p)
+    field_option(p, "--min-peaks", EvalConfig, "min_peaks", "a hit has at least this many peaks")
     p.add_argument("--match-radius", type=float, default=None,
                    help="peak ↔ true reflection (or --reference spot) match radius, px (default 3; 2 with --reference)")
     p.add_argument("--reference", metavar="PATH",
@@ -85,35 +95,37 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "and how many of the frames it indexed we index")
     p.add_argument("--reference-format", default=None,
                    help="force the reference's format: dials-csv, dials-refl, stream (default: by content)")
-    p.add_argument("--workers", type=int, default=1, help="Ray workers (1 = in-process; default 1)")
-    p.add_argument("--address", default=None, help="Ray cluster address (default: local)")
-    p.add_argument("--chunk-size", type=int, default=8, help="frames per task (default 8)")
+    field_option(p, "--workers", EvalConfig, "workers", "Ray workers (1 = in-process)")
+    add_address(p)
+    field_option(p, "--chunk-size", EvalConfig, "chunk_size", "frames per task")
     p.add_argument("--allow-overlap", action="store_true",
                    help="allow evaluating on frames the --params were tuned on (default: refuse)")
-    p.add_argument("-o", "--output", default="results.json", help="results file (default results.json)")
+    add_output(p, "results.json", "results file")
     p.add_argument("--predictions", metavar="PEAKS.cxi",
                    help="also write the peak lists found (one CXI row per frame): a leaderboard submission's "
                         "--predictions, without running the method a second time")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted evaluation into the same --output from the frames it finished "
                         "(kept in OUTPUT.partial/)")
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_json(p)
     p.set_defaults(handler=run_evaluate)
 
-    t = sub.add_parser("tune-pf8", help="tune peakfinder8 for indexing yield on a tuning subset (the expert baseline)")
-    _add_frames_options(t, default_seed=1)
-    t.add_argument("--budget", type=int, default=30, help="parameter sets tried (default 30)")
-    t.add_argument("--search-seed", type=int, default=0, help="seed of the random search (default 0)")
-    add_indexer_arguments(t, "--indexer-method")
-    t.add_argument("--min-peaks", type=int, default=10, help="a hit has at least this many peaks (default 10)")
-    t.add_argument("-o", "--output", default="tuned.json", help="tuned parameters JSON, usable by --params (default tuned.json)")
-    t.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    t = verbs(sub, "peaks", help="").add_parser(
+        "tune", help="tune peakfinder8 for indexing yield on a tuning subset (the expert baseline)",
+        description="The Python equivalent is peaknet_bench.evaluate.tune.tune_pf8(frames, TuneConfig(...)).")
+    _add_frames_options(t, default_seed=1, simulated_frames=TUNE_SIMULATED_FRAMES)
+    field_option(t, "--budget", TuneConfig, "budget", "parameter sets tried")
+    field_option(t, "--search-seed", TuneConfig, "seed", "seed of the random search")
+    add_indexer_arguments(t)
+    field_option(t, "--min-peaks", TuneConfig, "min_peaks", "a hit has at least this many peaks")
+    add_output(t, "tuned.json", "tuned parameters JSON, usable by --params")
+    add_json(t)
     t.set_defaults(handler=run_tune)
 
-    r = sub.add_parser("report", help="render Table 1 (Markdown, HTML), Figure 6 and yield-vs-throughput (PNG)")
-    r.add_argument("results", nargs="+", help="results files written by `evaluate`")
-    r.add_argument("-o", "--output", default="report", help="output folder (default report/)")
-    r.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    r = evaluate.add_parser("report", help="render Table 1 (Markdown, HTML), Figure 6 and yield-vs-throughput (PNG)")
+    r.add_argument("results", nargs="+", help="results files written by `evaluate run`")
+    add_output(r, "report", "output folder")
+    add_json(r)
     r.set_defaults(handler=run_report)
 
 
@@ -131,8 +143,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from peaknet_bench.index.commands import indexer_options
     from peaknet_bench.evaluate.checkpoint import Checkpoint, checkpoint_dir
     from peaknet_bench.evaluate.harness import EvalConfig, evaluate
-    from peaknet_bench.evaluate.methods import parse_method
     from peaknet_bench.evaluate.results import write_results
+    from peaknet_bench.peakfind.commands import finder_method
     from peaknet_bench.evaluate.tune import overlapping_frames
     from peaknet_bench.util.output import emit, table
 
@@ -140,8 +152,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         from peaknet_bench.evaluate.reference_command import run_evaluate_reference
 
         return run_evaluate_reference(args)
-    method = parse_method(args.method, args.params, args.name, args.device)
-    source = _frames(args, default_n=100)
+    method = finder_method(args, args.device, args.name)
+    source = _frames(args, default_n=EVALUATE_SIMULATED_FRAMES)
     if args.params and not args.allow_overlap:
         tuned = json.loads(Path(args.params).read_text())
         shared = overlapping_frames(tuned if isinstance(tuned, dict) else {}, source.identity(), source.indices())
@@ -177,7 +189,7 @@ def run_tune(args: argparse.Namespace) -> int:
     from peaknet_bench.util.atomic import write_text_atomic
     from peaknet_bench.util.output import emit, to_json
 
-    source = _frames(args, default_n=40)
+    source = _frames(args, default_n=TUNE_SIMULATED_FRAMES)
     record = tune_pf8(source, TuneConfig(budget=args.budget, seed=args.search_seed, min_peaks=args.min_peaks,
                                          indexer=args.indexer, indexer_options=indexer_options(args, args.indexer)),
                      cell=_cell(args))

@@ -44,7 +44,7 @@ from peaknet_bench.evaluate.metrics import (
     truth_metrics,
 )
 from peaknet_bench.evaluate.methods import MethodSpec, build_finder
-from peaknet_bench.frame import PeakList
+from peaknet_bench.frame import HIT_MIN_PEAKS, PeakList
 from peaknet_bench.util.progress import bar
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 class EvalConfig:
     """Everything that decides the numbers (plus how the work is spread)."""
 
-    min_peaks: int = 10  # hit: at least this many peaks (part of the method's declared configuration)
+    min_peaks: int = HIT_MIN_PEAKS  # hit: at least this many peaks (part of the method's declared configuration)
     match_radius_px: float = 3.0  # found peak ↔ found-able reflection match radius (slab pixels)
     indexer: str = "builtin"  # "builtin" or "crystfel"
     indexer_options: dict[str, Any] = field(default_factory=dict)  # the indexer's config fields
@@ -94,7 +94,7 @@ class FindWorker:
 
     def __init__(self, source, method: MethodSpec, match_radius_px: float) -> None:
         self.source = source
-        self.finder = build_finder(method, source.geometry, source)
+        self.finder = build_finder(method, source.geometry, getattr(source, "truth", None))
         self.match_radius_px = match_radius_px
 
     def run(self, positions: Sequence[int]) -> list[FoundFrame]:

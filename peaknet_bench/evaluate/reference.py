@@ -48,7 +48,7 @@ from peaknet_bench.evaluate.metrics import (
     cell_statistics,
     rates,
 )
-from peaknet_bench.frame import PeakList
+from peaknet_bench.frame import HIT_MIN_PEAKS, PeakList
 from peaknet_bench.util.progress import bar
 
 SCHEMA_NAME = "peaknet-bench-reference-results"
@@ -60,7 +60,7 @@ class ReferenceConfig:
     """Everything that decides the numbers of an evaluation against a reference spot list."""
 
     match_radius_px: float = 2.0  # found peak ↔ reference spot: same panel, distance ≤ this (slab pixels)
-    min_peaks: int = 10  # hit: at least this many found peaks
+    min_peaks: int = HIT_MIN_PEAKS  # hit: at least this many found peaks
     indexer: str = "builtin"  # a backend of peaknet_bench.index.registry
     indexer_options: dict[str, Any] = field(default_factory=dict)
     integer_tol: float = 0.1  # lattice agreement with the reference: |M − round(M)| bound

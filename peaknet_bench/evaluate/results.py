@@ -28,18 +28,20 @@ SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
 VOLATILE_FIELDS = ("created_utc", "throughput", "environment")
 
 
-class _Model(BaseModel):
+class StrictModel(BaseModel):
+    """A JSON record whose files may hold no field the schema does not name (results, submissions)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-class MethodIdentity(_Model):
+class MethodIdentity(StrictModel):
     name: str
     kind: Literal["pf8", "peaks-cxi", "model", "oracle"]
     params: dict[str, Any]
     params_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
-class DatasetIdentity(_Model):
+class DatasetIdentity(StrictModel):
     """Simulated frames (experiment + seed + range), a file (path + sha256) or a dataset split
     (name + version + split, sha256 of its manifest)."""
 
@@ -59,27 +61,27 @@ class DatasetIdentity(_Model):
     detector: str | None = None
 
 
-class IndexerIdentity(_Model):
+class IndexerIdentity(StrictModel):
     name: str
     settings: dict[str, Any]
     target_cell: list[float] = Field(min_length=6, max_length=6)
     lattice: str
 
 
-class RateCI(_Model):
+class RateCI(StrictModel):
     estimate: float
     low: float
     high: float
     level: float
 
 
-class CellStat(_Model):
+class CellStat(StrictModel):
     mean: float | None
     sd: float
     n: int
 
 
-class Metrics(_Model):
+class Metrics(StrictModel):
     n_frames: int
     n_hits: int
     n_indexed: int
@@ -95,14 +97,14 @@ class Metrics(_Model):
     data_quality: dict[str, int] | None = None
 
 
-class Hardware(_Model):
+class Hardware(StrictModel):
     cpu: str
     n_cpus: int
     gpu: str | None
     device: str
 
 
-class Throughput(_Model):
+class Throughput(StrictModel):
     """Peak finding timed on its own (per frame, inside the worker) and indexing separately."""
 
     n_frames: int
@@ -119,7 +121,7 @@ class Throughput(_Model):
     hardware: Hardware
 
 
-class FrameRecord(_Model):
+class FrameResult(StrictModel):
     """One frame's outcome (peaknet_bench.evaluate.metrics.FrameOutcome)."""
 
     event: str
@@ -135,7 +137,7 @@ class FrameRecord(_Model):
     misorientation_deg: float | None = None
 
 
-class Environment(_Model):
+class Environment(StrictModel):
     package_version: str
     python: str
     platform: str
@@ -145,7 +147,7 @@ class Environment(_Model):
     crystfel: str | None
 
 
-class Results(_Model):
+class Results(StrictModel):
     schema_name: Literal["peaknet-bench-results"] = SCHEMA_NAME
     schema_version: Literal[1] = SCHEMA_VERSION
     created_utc: str
@@ -157,7 +159,7 @@ class Results(_Model):
     metrics: Metrics
     throughput: Throughput
     environment: Environment
-    frames: list[FrameRecord]
+    frames: list[FrameResult]
 
     def stable_dict(self) -> dict[str, Any]:
         """Everything that must be identical when the same inputs are evaluated again."""

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from peaknet_bench.errors import InputError
+from peaknet_bench.frame import HIT_MIN_PEAKS
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class TuneConfig:
     budget: int = 30  # trials in all (defaults + random + refinement)
     random_fraction: float = 0.5  # share of the budget spent on the random stage
     seed: int = 0  # search seed
-    min_peaks: int = 10
+    min_peaks: int = HIT_MIN_PEAKS
     indexer: str = "builtin"
     indexer_options: dict = field(default_factory=dict)  # fields of the indexer's config
     threshold_photons: tuple[float, float] = (0.5, 200.0)  # ADC threshold range, photons (× ADU/photon)

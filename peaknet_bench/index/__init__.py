@@ -20,6 +20,7 @@ _EXPORTS = {
     "Indexer": "base",
     "LatticeMatch": "validate",
     "compare_lattices": "validate",
+    "index_files": "files",
     "index_frames": "batch",
     "indexer_names": "registry",
     "make_indexer": "registry",

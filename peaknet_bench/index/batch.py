@@ -13,19 +13,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from peaknet_bench.crystal import UnitCell
 from peaknet_bench.frame import PeakList
 from peaknet_bench.index.base import IndexedCrystal, Indexer
 from peaknet_bench.util.progress import bar
 
 log = logging.getLogger(__name__)
-
-
-def make_indexer(name: str, cell: UnitCell, **options) -> Indexer:
-    """An indexer by name from the registry (builtin, crystfel, dials; options go to its config)."""
-    from peaknet_bench.index.registry import make_indexer as make
-
-    return make(name, cell, **options)
 
 
 def _per_frame(value, n: int, name: str) -> np.ndarray:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from peaknet_bench.errors import InputError
+from peaknet_bench.util.registry import NameRegistry
 
 
 @dataclass(frozen=True)
@@ -40,36 +41,12 @@ class IndexerBackend:
         return self.load(self.config)
 
 
-class Registry:
-    """A name -> backend table with a clear error for unknown names."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self._items: dict[str, IndexerBackend] = {}
-
-    def register(self, backend: IndexerBackend, overwrite: bool = False) -> None:
-        if backend.name in self._items and not overwrite:
-            raise ValueError(f"{self.kind} {backend.name!r} is already registered (pass overwrite=True to replace it)")
-        self._items[backend.name] = backend
-
-    def get(self, name: str) -> IndexerBackend:
-        if name not in self._items:
-            raise InputError(None, "--indexer", f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
-        return self._items[name]
-
-    def names(self) -> list[str]:
-        return list(self._items)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._items
-
-
-INDEXERS = Registry("indexer")
+INDEXERS: NameRegistry[IndexerBackend] = NameRegistry("indexer", flag="--indexer")
 
 
 def register_indexer(backend: IndexerBackend, overwrite: bool = False) -> None:
     """Add a backend; its class is built as Class(cell, Config(**options))."""
-    INDEXERS.register(backend, overwrite)
+    INDEXERS.register(backend.name, backend, overwrite)
 
 
 def indexer_names() -> list[str]:

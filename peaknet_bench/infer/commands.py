@@ -1,4 +1,5 @@
-"""`peaknet-bench infer`: run a model over a run through the Ray pipeline into CXI peak files."""
+"""`peaknet-bench infer run`: a model over a run through the Ray pipeline into CXI peak files (a thin
+layer over `peaknet_bench.infer.pipeline.Pipeline`)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,28 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+SIMULATED_FRAMES = 100  # `infer run --experiment` without -n
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "infer",
+    from peaknet_bench.infer.config import RunnerConfig
+    from peaknet_bench.infer.pipeline import PipelineConfig
+    from peaknet_bench.util.cli import add_address, add_json, add_n_frames, add_output, deprecated_alias, field_option, verbs
+
+    p = verbs(sub, "infer", help="Ray inference of a PeakNet model into CXI peak files").add_parser(
+        "run",
         help="run a PeakNet model over frames with the Ray pipeline; write CrystFEL-compatible CXI peak files",
         description=(
             "Sources → bounded frame queue → inference workers → result queue → CXI writers. Output: "
-            "OUTDIR/PREFIX-wWW-NNNNN.cxi (peak lists in the layout `indexamajig --peaks=cxi` reads; with "
-            "--write-data also the frames), OUTDIR/metrics.jsonl (live metrics) and OUTDIR/summary.json."
+            "OUTPUT/PREFIX-wWW-NNNNN.cxi (peak lists in the layout `indexamajig --peaks=cxi` reads; with "
+            "--write-data also the frames), OUTPUT/metrics.jsonl (live metrics) and OUTPUT/summary.json. "
+            "The Python equivalent is Pipeline(source, model, outdir, RunnerConfig(...), PipelineConfig(...)).run()."
         ),
     )
     p.add_argument("--model", required=True,
                    help="checkpoint (.safetensors file or checkpoint directory), exported .onnx file, or a registry "
                         "model name / config file (untrained weights from --seed: for plumbing and speed tests)")
-    src = p.add_argument_group("input (one of --frames, --store, --simulate)")
+    src = p.add_argument_group("input (one of --frames, --store, --experiment)")
     src.add_argument("--frames", nargs="+", default=None, metavar="FILE",
                      help="frame files, globs or list files: CXI (+ .geom), miniCBF, imgCIF/CBF, NeXus/NXmx")
     src.add_argument("--geom", default=None,
@@ -30,43 +38,50 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--store", default=None, help="dataset store directory (Zarr) to read a split from")
     src.add_argument("--split", default="test", help="store split for --store (default: test)")
     src.add_argument("--detector", default=None, help="store detector group (default: the only one)")
-    src.add_argument("--simulate", default=None, metavar="EXPERIMENT",
-                     help="live simulator source: experiment name or YAML file")
-    src.add_argument("--n-frames", type=int, default=100, help="frames to simulate with --simulate (default: 100)")
+    experiment = src.add_argument("--experiment", default=None, metavar="NAME",
+                                  help="live simulator source: experiment name or YAML file")
+    deprecated_alias(src, experiment, "--simulate")
+    add_n_frames(src, SIMULATED_FRAMES, "frames to simulate with --experiment")
     src.add_argument("--seed", type=int, default=0, help="simulator seed, and initial weights for a registry name (default: 0)")
     m = p.add_argument_group("model")
     m.add_argument("--size", type=int, nargs=2, default=(1920, 1920), metavar=("H", "W"),
                    help="model input canvas, centred on the beam as in training (default: 1920 1920)")
     m.add_argument("--no-crop", action="store_true", help="use the whole assembled image as the canvas")
-    m.add_argument("--batch-size", type=int, default=8, help="frames per model call (default: 8)")
+    field_option(m, "--batch-size", RunnerConfig, "batch_size", "frames per model call")
     m.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     m.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
     m.add_argument("--compile", action="store_true", help="torch.compile the model")
-    m.add_argument("--onnx", action="store_true", help="run the model through onnxruntime")
-    m.add_argument("--host-threads", type=int, default=1,
-                   help="threads per worker for the host stages (assembly/z-score, peak extraction) (default: 1)")
-    m.add_argument("--threshold", type=float, default=None,
-                   help="peak-probability threshold (default: arg-max of the two classes)")
+    backend = field_option(m, "--backend", RunnerConfig, "backend", "run the model with torch, or the exported graph "
+                                                                     "with onnxruntime", choices=["torch", "onnx"])
+    deprecated_alias(m, backend, "--onnx", switch_value="onnx")
+    field_option(m, "--host-threads", RunnerConfig, "host_threads",
+                 "threads per worker for the host stages (assembly/z-score, peak extraction)")
+    threshold = m.add_argument("--prob-threshold", type=float, default=None, dest="threshold",
+                               help="peak-probability threshold (default: arg-max of the two classes)")
+    deprecated_alias(m, threshold, "--threshold")
     r = p.add_argument_group("pipeline")
-    r.add_argument("-o", "--outdir", default="infer-out", help="output directory (default: infer-out)")
-    r.add_argument("--workers", type=int, default=1, help="inference workers: one per GPU, or CPU workers (default: 1)")
-    r.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPU cores per worker (default: 1)")
-    r.add_argument("--sources", type=int, default=2, help="source actors reading in parallel (default: 2)")
-    r.add_argument("--writers", type=int, default=1, help="CXI writer actors (default: 1)")
-    r.add_argument("--queue-size", type=int, default=3200, help="frame queue capacity in frames (default: 3200)")
-    r.add_argument("--frames-per-file", type=int, default=1000, help="frames per output CXI file (default: 1000)")
+    add_output(r, "infer-out", "output directory", "--outdir")
+    field_option(r, "--workers", PipelineConfig, "n_workers", "inference workers: one per GPU, or CPU workers")
+    field_option(r, "--cpus-per-worker", PipelineConfig, "cpus_per_worker", "CPU cores per worker")
+    field_option(r, "--sources", PipelineConfig, "n_sources", "source actors reading in parallel")
+    field_option(r, "--writers", PipelineConfig, "n_writers", "CXI writer actors")
+    field_option(r, "--queue-size", PipelineConfig, "queue_size", "frame queue capacity in frames")
+    field_option(r, "--frames-per-file", PipelineConfig, "frames_per_file", "frames per output CXI file")
     r.add_argument("--write-data", action="store_true",
                    help="also store the frames and masks (self-contained files indexamajig can process directly)")
     r.add_argument("--compression", default="gzip", choices=["gzip", "lzf", "zstd", "none"],
                    help="HDF5 compression of the output (default: gzip)")
-    r.add_argument("--prefix", default="peaks", help="output file name prefix (default: peaks)")
+    field_option(r, "--prefix", PipelineConfig, "prefix", "output file name prefix")
     r.add_argument("--resume", action="store_true",
-                   help="finish an interrupted run in OUTDIR: frames whose events it already wrote are skipped, new "
+                   help="finish an interrupted run in OUTPUT: frames whose events it already wrote are skipped, new "
                         "files are numbered after its files (same input, model and prefix required)")
-    r.add_argument("--hit-min-peaks", type=int, default=10, help="peaks for a frame to count as a hit (default: 10)")
-    r.add_argument("--monitor-interval", type=float, default=2.0, help="seconds between metric lines (default: 2)")
-    r.add_argument("--address", default=None, help="Ray cluster to join (ray://host:10001 or auto; default: local)")
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    min_peaks = field_option(r, "--min-peaks", PipelineConfig, "hit_min_peaks", "peaks for a frame to count as a hit",
+                             dest="hit_min_peaks")
+    deprecated_alias(r, min_peaks, "--hit-min-peaks")
+    field_option(r, "--monitor-interval", PipelineConfig, "monitor_interval_s", "seconds between metric lines",
+                 dest="monitor_interval")
+    add_address(r)
+    add_json(p)
     p.set_defaults(handler=run_infer)
 
 
@@ -74,9 +89,9 @@ def _source(args: argparse.Namespace):
     from peaknet_bench.errors import InputError
     from peaknet_bench.infer.sources import FileSource, SimulatorSource, StoreSource
 
-    chosen = [name for name in ("frames", "store", "simulate") if getattr(args, name)]
+    chosen = [name for name in ("frames", "store", "experiment") if getattr(args, name)]
     if len(chosen) != 1:
-        raise InputError(None, "input", f"give exactly one of --frames, --store, --simulate (got {chosen or 'none'})")
+        raise InputError(None, "input", f"give exactly one of --frames, --store, --experiment (got {chosen or 'none'})")
     if args.frames:
         geom = args.geom
         if geom is None and Path(args.frames[0]).with_suffix(".geom").is_file():
@@ -88,7 +103,7 @@ def _source(args: argparse.Namespace):
 
     if args.n_frames < 1:
         raise InputError(None, "--n-frames", f"expected >= 1, got {args.n_frames}")
-    return SimulatorSource(load_experiment(args.simulate), args.seed, args.n_frames)
+    return SimulatorSource(load_experiment(args.experiment), args.seed, args.n_frames)
 
 
 def run_infer(args: argparse.Namespace) -> int:
@@ -103,7 +118,7 @@ def run_infer(args: argparse.Namespace) -> int:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     runner = RunnerConfig(size=None if args.no_crop else tuple(args.size), batch_size=args.batch_size, device=device,
                           precision="bf16" if args.bf16 else "fp32", compile=args.compile,
-                          backend="onnx" if args.onnx else "torch", threshold=args.threshold, seed=args.seed,
+                          backend=args.backend, threshold=args.threshold, seed=args.seed,
                           host_threads=args.host_threads)
     runner.validate()  # a device this machine lacks is refused here, not by an actor waiting for a GPU
     config = PipelineConfig(n_sources=args.sources, n_workers=args.workers, n_writers=args.writers,
@@ -115,7 +130,7 @@ def run_infer(args: argparse.Namespace) -> int:
                             monitor_interval_s=args.monitor_interval)
     source = _source(args)
     # The model and the output directory are checked before Ray starts; Ray is stopped on every exit path.
-    summary = Pipeline(source, args.model, args.outdir, runner, config).run()
+    summary = Pipeline(source, args.model, args.output, runner, config).run()
     emit(summary, _human(summary, table), args.json)
     return 130 if summary["interrupted"] else 0
 

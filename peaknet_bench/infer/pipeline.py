@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 
 from peaknet_bench.errors import InputError
-from peaknet_bench.frame import PeakList
+from peaknet_bench.frame import HIT_MIN_PEAKS, PeakList
 from peaknet_bench.infer.config import RunnerConfig, check_model_spec
-from peaknet_bench.infer.sources import Chunk, FrameSource
+from peaknet_bench.infer.sources import Chunk, ChunkSource
 from peaknet_bench.util.atomic import remove_stale_temporaries, write_text_atomic
 from peaknet_bench.util.outdir import INCOMPLETE_NAME, OutputClaim
 from peaknet_bench.util.output import to_json
@@ -65,7 +65,7 @@ class PipelineConfig:
     write_data: bool = False  # also store image data + mask (self-contained files for indexamajig)
     compression: str | None = "gzip"
     prefix: str = "peaks"
-    hit_min_peaks: int = 10  # a frame with at least this many peaks counts as a hit
+    hit_min_peaks: int = HIT_MIN_PEAKS  # a frame with at least this many peaks counts as a hit
     max_retries: int = 3  # resubmissions of one chunk before the run fails
     monitor_interval_s: float = 2.0
     live: bool = True  # print monitor lines on stderr
@@ -85,7 +85,7 @@ class PipelineConfig:
 class SourceActor:
     """Reads its shard of chunks into the object store and queues their references."""
 
-    def __init__(self, source: FrameSource, skip: frozenset[str] = frozenset()) -> None:
+    def __init__(self, source: ChunkSource, skip: frozenset[str] = frozenset()) -> None:
         self.source = source
         self.skip = skip  # events already written by the run being resumed
         self.frames = 0
@@ -397,7 +397,7 @@ class Pipeline:
 
     worker_class: type = InferenceWorker
 
-    def __init__(self, source: FrameSource, model: Any, outdir: str | os.PathLike,
+    def __init__(self, source: ChunkSource, model: Any, outdir: str | os.PathLike,
                  runner: RunnerConfig | None = None, config: PipelineConfig | None = None) -> None:
         self.source = source
         self.model = model

@@ -29,7 +29,7 @@ from peaknet_bench.geometry import Geometry
 Chunk = dict[str, Any]  # seq (k,) int64, event list[str], data (k,ss,fs) f32, mask (k,ss,fs) bool, photon_energy_ev, clen_m
 
 
-class FrameSource(Protocol):
+class ChunkSource(Protocol):
     """What the pipeline needs from a source."""
 
     name: str

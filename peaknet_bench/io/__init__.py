@@ -15,6 +15,7 @@ _EXPORTS = {
     "CXIWriter": "cxi",
     "FrameReader": "frames",
     "FrameSet": "frames",
+    "geometry_from": "frames",
     "READERS": "frames",
     "open_frames": "frames",
     "open_reader": "frames",

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from peaknet_bench.errors import InputError
+from peaknet_bench.util.registry import NameRegistry
 from peaknet_bench.frame import Frame
 
 HEAD_BYTES = 4096
@@ -129,54 +130,26 @@ class FrameReader:
 
 
 # ---------------------------------------------------------------- registry
-class ReaderRegistry:
-    """name -> reader class, in registration order (the order `sniff` is tried)."""
+READERS: NameRegistry[type[FrameReader]] = NameRegistry("frame reader", flag="--reader",
+                                                    on_first_use=lambda: _load_builtin())
 
-    def __init__(self) -> None:
-        self._items: dict[str, type[FrameReader]] = {}
-
-    def register(self, cls: type[FrameReader], overwrite: bool = False) -> type[FrameReader]:
-        if cls.name in self._items and not overwrite:
-            raise ValueError(f"frame reader {cls.name!r} is already registered (pass overwrite=True to replace it)")
-        self._items[cls.name] = cls
-        return cls
-
-    def get(self, name: str) -> type[FrameReader]:
-        _load_builtin()
-        if name not in self._items:
-            raise InputError(None, "--reader", f"unknown frame reader {name!r}; known: {', '.join(self.names())}")
-        return self._items[name]
-
-    def names(self) -> list[str]:
-        _load_builtin()
-        return list(self._items)
-
-    def classes(self) -> list[type[FrameReader]]:
-        _load_builtin()
-        return list(self._items.values())
-
-
-READERS = ReaderRegistry()
 
 
 def register_reader(cls: type[FrameReader], overwrite: bool = False) -> type[FrameReader]:
     """Class decorator: make `cls` available to `open_frames` (tried in registration order)."""
-    return READERS.register(cls, overwrite)
+    return READERS.register(cls.name, cls, overwrite)
 
 
 _BUILTIN = ("peaknet_bench.io.minicbf", "peaknet_bench.io.imgcif", "peaknet_bench.io.euxfel",
             "peaknet_bench.io.nexus", "peaknet_bench.io.cxi_source")
-_loaded = False
 
 
 def _load_builtin() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        import importlib
+    """Import the built-in readers (they register themselves); READERS runs this once."""
+    import importlib
 
-        for module in _BUILTIN:
-            importlib.import_module(module)
+    for module in _BUILTIN:
+        importlib.import_module(module)
 
 
 def read_head(path: str, n: int = HEAD_BYTES) -> bytes:
@@ -220,7 +193,7 @@ def reader_for(path: str, reader: str | None = None) -> type[FrameReader]:
     if reader:
         return READERS.get(reader)
     head = b"" if Path(path).is_dir() else read_head(path)  # a run directory (European XFEL)
-    matches = [cls for cls in READERS.classes() if cls.sniff(path, head)]
+    matches = [cls for cls in READERS.items() if cls.sniff(path, head)]
     if not matches:
         raise InputError(path, None, f"not a frame file any reader recognises ({', '.join(READERS.names())}); "
                                      "expected miniCBF, imgCIF/CBF, NeXus/NXmx or CXI/HDF5 (optionally .bz2/.gz)")
@@ -286,7 +259,7 @@ def expand_spec(spec: str | os.PathLike | Sequence[str | os.PathLike]) -> list[s
 
 def _sniffs(path: str) -> bool:
     head = read_head(path)
-    return any(cls.sniff(path, head) for cls in READERS.classes())
+    return any(cls.sniff(path, head) for cls in READERS.items())
 
 
 def open_reader(path: str, geom: Any | None = None, reader: str | None = None) -> FrameReader:
@@ -411,6 +384,22 @@ def open_frames(spec: str | os.PathLike | Sequence[str | os.PathLike], geom: Any
     for path in paths:
         reader_for(path, reader)  # fail early, naming the file, if nothing can read it
     return FrameSet(paths, geom, reader, max_frames)
+
+
+def geometry_from(name_or_path: str | os.PathLike):
+    """A geometry from a preset, a `.geom` file, or the metadata of a frame file (CBF, imgCIF,
+    NeXus) read through the frame-reader registry."""
+    from peaknet_bench.geometry import load_geometry
+    from peaknet_bench.geometry.presets import PRESETS
+
+    text = str(name_or_path)
+    if text not in PRESETS and Path(text).is_file():
+        head = read_head(text)
+        for cls in READERS.items():
+            if cls.sniff(text, head):
+                with cls(text) as reader:
+                    return reader.geometry
+    return load_geometry(text)
 
 
 def add_frame_arguments(parser, *, geom_required: bool = False) -> None:

@@ -1,4 +1,4 @@
-"""`peaknet-bench leaderboard submit|validate|render|predict` and `peaknet-bench regress`."""
+"""`peaknet-bench leaderboard submit | validate | render | predict | regress`."""
 
 from __future__ import annotations
 
@@ -9,14 +9,19 @@ from pathlib import Path
 def _board_option(p: argparse.ArgumentParser) -> None:
     from peaknet_bench.leaderboard.schema import BOARD_DIR
 
-    p.add_argument("--board", default=str(BOARD_DIR), help=f"leaderboard folder (default {BOARD_DIR})")
+    p.add_argument("--board", default=str(BOARD_DIR),
+                   help=f"leaderboard folder; one without benchmarks.yaml uses the shipped registry (default: {BOARD_DIR})")
 
 
 def _entry_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("results", help="results file from `evaluate` (or a complete submission JSON)")
     p.add_argument("--predictions", required=True, metavar="PEAKS.cxi",
                    help="the predicted peak lists (CXI), one row per test frame (required)")
-    p.add_argument("--method-name", default=None, help="display name (default: the results' method name)")
+    from peaknet_bench.util.cli import deprecated_alias
+
+    name = p.add_argument("--name", dest="method_name", default=None,
+                          help="display name (default: the results' method name)")
+    deprecated_alias(p, name, "--method-name")
     p.add_argument("--authors", action="append", default=None, metavar="NAME",
                    help="an author (repeat for several); required for a new submission")
     p.add_argument("--code-url", default=None, help="link to the code and weights; required for a new submission")
@@ -38,9 +43,10 @@ def _entry_options(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    lb = sub.add_parser("leaderboard", help="validate and add submissions, render the leaderboard")
-    verbs = lb.add_subparsers(dest="verb", metavar="VERB")
-    lb.set_defaults(handler=lambda _args: lb.print_help() or 2)
+    from peaknet_bench.peakfind.commands import add_finder_arguments
+    from peaknet_bench.util.cli import add_json, add_output, verbs as verbs_of
+
+    verbs = verbs_of(sub, "leaderboard", help="validate and add submissions, render the leaderboard, regression tests")
 
     s = verbs.add_parser("submit", help="validate a submission (recomputing its metrics) and add it to the board")
     _entry_options(s)
@@ -59,17 +65,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(handler=run_render)
 
     p = verbs.add_parser("predict", help="write a method's predicted peak lists (CXI) for a benchmark's frames")
-    p.add_argument("--method", default="pf8", help="pf8, oracle, a .cxi file of peak lists or a model checkpoint (default pf8)")
-    p.add_argument("--params", default=None, metavar="PF8.json", help="peakfinder8 parameters (default CrystFEL's)")
-    p.add_argument("--name", default=None, help="method name (default from the method)")
-    p.add_argument("--device", default="cpu", help="torch device for model methods (default cpu)")
+    add_finder_arguments(p)
+    p.add_argument("--name", default=None, help="method name (default: from the method)")
+    p.add_argument("--device", default="cpu", help="torch device for model methods (default: cpu)")
     p.add_argument("--benchmark", required=True, metavar="NAME/VERSION/SPLIT", help="a registered benchmark")
-    p.add_argument("-o", "--output", default="predictions.cxi", help="output CXI (default predictions.cxi)")
+    add_output(p, "predictions.cxi", "output CXI")
     _board_option(p)
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_json(p)
     p.set_defaults(handler=run_predict)
 
-    g = sub.add_parser("regress", help="compare a candidate's results with a baseline; exit 1 on a regression")
+    g = verbs.add_parser("regress", help="compare a candidate's results with a baseline; exit 1 on a regression")
     g.add_argument("candidate", help="results or submission JSON of the candidate")
     g.add_argument("--against", required=True,
                    help="baseline: a results/submission JSON or a leaderboard entry id (e.g. pf8-default)")
@@ -189,13 +194,13 @@ def run_render(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     import time
 
-    from peaknet_bench.evaluate.methods import parse_method
+    from peaknet_bench.peakfind.commands import finder_method
     from peaknet_bench.leaderboard.benchmarks import frame_source
     from peaknet_bench.leaderboard.predict import write_predictions
     from peaknet_bench.util.output import emit
 
     bench = _benchmark(args.board, args.benchmark)
-    method = parse_method(args.method, args.params, args.name, args.device)
+    method = finder_method(args, args.device, args.name)
     source = frame_source(bench, args.board)
     t0 = time.perf_counter()
     n = write_predictions(method, source, args.output)

@@ -19,7 +19,7 @@ def write_predictions(method, source, path: str | os.PathLike, show_progress: bo
     from peaknet_bench.io.cxi import write_peaks_cxi
     from peaknet_bench.util.progress import progress
 
-    finder = build_finder(method, source.geometry, source) if isinstance(method, MethodSpec) else method
+    finder = build_finder(method, source.geometry, getattr(source, "truth", None)) if isinstance(method, MethodSpec) else method
     name = getattr(method, "name", type(method).__name__)
     peaks, events, energy, clen = [], [], [], []
     disable = None if show_progress is None else not show_progress

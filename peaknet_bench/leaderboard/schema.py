@@ -20,10 +20,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from peaknet_bench.errors import InputError
-from peaknet_bench.evaluate.results import Results
+from peaknet_bench.evaluate.results import Results, StrictModel
 from peaknet_bench.util.shipped import shipped_path
 
 SCHEMA_NAME = "peaknet-bench-submission"
@@ -35,18 +35,14 @@ SCHEMA_FILE = BOARD_DIR / "submission.schema.json"
 SHA256 = r"^[0-9a-f]{64}$"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ModelInfo(_Model):
+class ModelInfo(StrictModel):
     """What a reader needs to reproduce the method: its configuration and size."""
 
     config: dict[str, Any] = Field(default_factory=dict, description="model / finder configuration")
     n_parameters: int | None = Field(None, ge=0, description="trainable parameters (None for classic finders)")
 
 
-class BenchmarkRef(_Model):
+class BenchmarkRef(StrictModel):
     """The benchmark the entry claims: a known dataset version, one split, its checksum."""
 
     name: str = Field(min_length=1)
@@ -55,7 +51,7 @@ class BenchmarkRef(_Model):
     sha256: str = Field(pattern=SHA256, description="checksum of the benchmark's frame set (benchmarks.yaml)")
 
 
-class PredictionsRef(_Model):
+class PredictionsRef(StrictModel):
     """The predicted peak lists: a CXI file (CrystFEL's peak table), one row per test frame."""
 
     file: str = Field(min_length=1, description="file name, stored beside the entry")
@@ -63,7 +59,7 @@ class PredictionsRef(_Model):
     n_frames: int = Field(ge=0)
 
 
-class EntryInfo(_Model):
+class EntryInfo(StrictModel):
     method_name: str = Field(min_length=1, max_length=80)
     authors: list[str] = Field(min_length=1)
     code_url: str = Field(pattern=r"^https?://\S+$", description="http(s) link to the code (and weights)")
@@ -76,7 +72,7 @@ class EntryInfo(_Model):
     submitted_utc: str
 
 
-class Submission(_Model):
+class Submission(StrictModel):
     schema_name: Literal["peaknet-bench-submission"] = SCHEMA_NAME
     schema_version: Literal[1] = SCHEMA_VERSION
     entry: EntryInfo

@@ -1,4 +1,4 @@
-"""`peaknet-bench model list | info | export`."""
+"""`peaknet-bench model list | info | export` (`model train | distill`: peaknet_bench.train.commands)."""
 
 from __future__ import annotations
 
@@ -6,26 +6,27 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("model", help="the PeakNet model zoo: list, inspect, export to ONNX")
-    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    from peaknet_bench.util.cli import add_json, add_output, verbs
 
-    v = verbs.add_parser("list", help="list the named model configurations")
-    v.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    model = verbs(sub, "model", help="the PeakNet model zoo: list, inspect, export to ONNX, train, distil")
+
+    v = model.add_parser("list", help="list the named model configurations")
+    add_json(v)
     v.set_defaults(handler=run_list)
 
-    v = verbs.add_parser("info", help="parameters, FLOPs and weight memory of a model")
+    v = model.add_parser("info", help="parameters, FLOPs and weight memory of a model")
     v.add_argument("name", help="a registered model name or a model config file (.json/.yaml)")
-    v.add_argument("--size", type=int, default=1920, help="square input size for the FLOP count (default 1920)")
-    v.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    v.add_argument("--size", type=int, default=1920, help="square input size for the FLOP count (default: 1920)")
+    add_json(v)
     v.set_defaults(handler=run_info)
 
-    v = verbs.add_parser("export", help="export weights (.safetensors or checkpoint dir) to ONNX")
+    v = model.add_parser("export", help="export weights (.safetensors or checkpoint dir) to ONNX")
     v.add_argument("checkpoint", help="weights file or trainer checkpoint directory")
-    v.add_argument("--onnx", required=True, help="output .onnx path")
-    v.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    add_output(v, None, "output .onnx file", "--onnx", required=True)
+    v.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
     v.add_argument("--check-size", type=int, default=64,
-                   help="verify onnxruntime against PyTorch on a random SxS input (default 64; 0 skips)")
-    v.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+                   help="verify onnxruntime against PyTorch on a random SxS input; 0 skips (default: 64)")
+    add_json(v)
     v.set_defaults(handler=run_export)
 
 
@@ -74,11 +75,12 @@ def run_export(args: argparse.Namespace) -> int:
 
     from peaknet_bench.models.onnx import OnnxPeakNet, export_onnx
     from peaknet_bench.models.peaknet import load_model
+    from peaknet_bench.util.cli import require_output
     from peaknet_bench.util.output import emit
 
     t0 = time.perf_counter()
     model = load_model(args.checkpoint)
-    out = export_onnx(model, args.onnx, opset=args.opset)
+    out = export_onnx(model, require_output(args), opset=args.opset)
     summary = {"checkpoint": args.checkpoint, "onnx": str(out), "model": model.config.name if model.config else None,
                "bytes": out.stat().st_size}
     if args.check_size:

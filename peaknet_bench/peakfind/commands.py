@@ -1,163 +1,128 @@
-"""`peaknet-bench peaks find`: run a classic peak finder over a CXI run and write CrystFEL-
-compatible peak lists (SPEC-crystfel §2)."""
+"""`peaknet-bench peaks find`: a peak finder (peakfinder8, a model checkpoint, ...) over detector
+files into CrystFEL-compatible peak lists — a thin layer over `find_peaks_in_files`.
+
+The pf8 options are shared with `engine run` (`add_finder_arguments`, `finder_method`)."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-# indexamajig option -> (Peakfinder8Params field, type, help)
-PF8_OPTIONS: list[tuple[str, str, type, str]] = [
-    ("--threshold", "threshold", float, "ADC threshold, floor of the per-bin detection threshold (CrystFEL: 800)"),
-    ("--min-snr", "min_snr", float, "sigma-clipping width and minimum peak SNR (CrystFEL: 5)"),
-    ("--min-pix-count", "min_pix_count", int, "minimum pixels per peak (CrystFEL: 2)"),
-    ("--max-pix-count", "max_pix_count", int, "maximum pixels per peak (CrystFEL: 200)"),
-    ("--local-bg-radius", "local_bg_radius", int, "R; local background in a disc of radius 2R (CrystFEL: 3)"),
-    ("--min-res", "min_res", float, "ignore pixels at radius <= this many pixels from the beam (CrystFEL: 0)"),
-    ("--max-res", "max_res", float, "ignore pixels at radius >= this many pixels; 0 = no limit (default 0)"),
-    ("--max-peaks", "max_peaks", int, "peak budget per frame (CrystFEL: 2048)"),
+# indexamajig option -> (Peakfinder8Params field, help); defaults are the dataclass's
+PF8_OPTIONS: list[tuple[str, str, str]] = [
+    ("--threshold", "threshold", "ADC threshold, floor of the per-bin detection threshold"),
+    ("--min-snr", "min_snr", "sigma-clipping width and minimum peak SNR"),
+    ("--min-pix-count", "min_pix_count", "minimum pixels per peak"),
+    ("--max-pix-count", "max_pix_count", "maximum pixels per peak"),
+    ("--local-bg-radius", "local_bg_radius", "R; local background in a disc of radius 2R"),
+    ("--min-res", "min_res", "ignore pixels at radius <= this many pixels from the beam"),
+    ("--max-res", "max_res", "ignore pixels at radius >= this many pixels; 0 = no limit"),
+    ("--max-peaks", "max_peaks", "peak budget per frame"),
 ]
 
 
-def add_frame_arguments(parser: argparse.ArgumentParser) -> None:
-    from peaknet_bench.io.frames import add_frame_arguments as add
+def add_finder_arguments(p: argparse.ArgumentParser, method_help_extra: str = "") -> dict[str, argparse.Action]:
+    """--method (any registered peak finder), --params and the peakfinder8 options (indexamajig's
+    names; defaults from Peakfinder8Params, CrystFEL's). Precedence: CrystFEL defaults <
+    --params file < options given."""
+    from peaknet_bench.peakfind.peakfinder8 import Peakfinder8Params
+    from peaknet_bench.util.cli import field_option
 
-    add(parser)
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    peaks = sub.add_parser("peaks", help="classic peak finding (peakfinder8)")
-    verbs = peaks.add_subparsers(dest="peaks_command", metavar="VERB")
-    p = verbs.add_parser(
-        "find",
-        help="find peaks in every frame of detector files and write a CXI peak list",
-        description=(
-            "Run peakfinder8 on every frame of the input files (CXI with --geom; miniCBF, imgCIF/CBF and "
-            "NeXus/NXmx with the geometry they carry, or --geom) and write the peak lists in the layout "
-            "`indexamajig --peaks=cxi` reads (/entry_1/result_1). Parameter precedence: "
-            "CrystFEL defaults < --params file < options given here."
-        ),
-    )
-    p.add_argument("input", nargs="+", help="frame files, globs or list files (one path per line)")
-    add_frame_arguments(p)
-    p.add_argument("--method", choices=["pf8"], default="pf8", help="peak finder (default: pf8 = peakfinder8)")
-    p.add_argument("-o", "--output", default=None,
-                   help="output CXI file (default: the first INPUT with its suffix replaced by .peaks.cxi)")
-    p.add_argument("--params", default=None, help="JSON file of peakfinder8 parameters (e.g. from the tuner)")
-    for flag, _, kind, text in PF8_OPTIONS:
-        p.add_argument(flag, type=kind, default=None, help=text)
-    p.add_argument("--peakfinder8-fast", dest="fast", action="store_const", const=True, default=None,
-                   help="radial statistics from <= 100 random pixels per bin (default: off)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the fast mode's pixel subsample (default 0)")
-    p.add_argument("--with-data", action="store_true",
-                   help="also copy the image data and mask into the output, so that indexamajig "
-                        "--peaks=cxi can read images and peaks from one file (default: peaks only)")
-    p.add_argument("--min-peaks", type=int, default=10,
-                   help="a frame with at least this many peaks counts as a hit in the summary (default 10)")
-    p.add_argument("--max-frames", type=int, default=0, help="process only the first N frames (default 0 = all)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="frames processed in parallel threads (the numba kernels release the GIL; "
-                        "reading and writing stay in the main thread) (default 1)")
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
-    p.set_defaults(handler=run_find)
-    peaks.set_defaults(handler=lambda args: peaks.print_help() or 2)
+    method = p.add_argument("--method", default="pf8",
+                            help="peak finder: pf8 (peakfinder8), a model checkpoint (.safetensors or checkpoint "
+                                 f"directory), a CXI peak-list file, or oracle (needs truth){method_help_extra} "
+                                 "(default: pf8)")
+    g = p.add_argument_group("peakfinder8 (--method pf8)", "CrystFEL defaults < --params file < these options")
+    g.add_argument("--params", default=None, metavar="PF8.json",
+                   help="peakfinder8 parameters (JSON, e.g. from `peaks tune`) (default: CrystFEL's)")
+    actions = {"method": method}
+    for flag, field, text in PF8_OPTIONS:
+        actions[field] = field_option(g, flag, Peakfinder8Params, field, text, overridable=True, dest=f"pf8_{field}",
+                                      metavar=field.upper())
+    actions["fast"] = field_option(g, "--peakfinder8-fast", Peakfinder8Params, "fast",
+                                   "radial statistics from <= 100 random pixels per bin", overridable=True,
+                                   dest="pf8_fast", action="store_const", const=True)
+    actions["seed"] = field_option(g, "--pf8-seed", Peakfinder8Params, "seed", "seed of the fast mode's pixel subsample",
+                                   overridable=True, dest="pf8_seed", metavar="SEED")
+    return actions
 
 
-def resolve_params(args: argparse.Namespace) -> Any:
-    """CrystFEL defaults, then the --params file, then explicit options."""
-    from peaknet_bench.peakfind import Peakfinder8Params
+def resolve_params(args: argparse.Namespace, base: Any = None) -> Any:
+    """peakfinder8 parameters: `base` (default: CrystFEL's), replaced by the --params file when
+    one is given, then the options given."""
+    from peaknet_bench.peakfind.methods import load_pf8_params
+    from peaknet_bench.peakfind.peakfinder8 import Peakfinder8Params
 
-    base = Peakfinder8Params.from_json(args.params).to_dict() if args.params else Peakfinder8Params().to_dict()
-    explicit = {field: getattr(args, field) for _, field, _, _ in PF8_OPTIONS}
-    explicit.update(fast=args.fast, seed=args.seed)
+    base = load_pf8_params(args.params).to_dict() if args.params or base is None else base.to_dict()
+    explicit = {field: getattr(args, f"pf8_{field}") for _, field, _ in PF8_OPTIONS}
+    explicit.update(fast=args.pf8_fast, seed=args.pf8_seed)
     base.update({k: v for k, v in explicit.items() if v is not None})
     return Peakfinder8Params.from_dict(base, source="command line")
 
 
-def run_find(args: argparse.Namespace) -> int:
-    import time
-
-    import numpy as np
-
+def finder_method(args: argparse.Namespace, device: str = "cpu", name: str | None = None, pf8_base: Any = None):
+    """The MethodSpec of --method (for pf8: `pf8_base` or CrystFEL's parameters < --params < the
+    pf8 options given)."""
     from peaknet_bench.errors import InputError
-    from peaknet_bench.io import CXIWriter, open_frames
-    from peaknet_bench.peakfind import run_finder
-    from peaknet_bench.peakfind.per_geometry import PerGeometryFinder
-    from peaknet_bench.util.output import emit
-    from peaknet_bench.util.progress import bar
+    from peaknet_bench.peakfind.methods import parse_method
 
-    if args.workers < 1:
-        raise InputError(None, "--workers", f"got {args.workers}, expected >= 1")
-    if args.max_frames < 0:
-        raise InputError(None, "--max-frames", f"got {args.max_frames}, expected >= 0")
-    t_start = time.perf_counter()
-    params = resolve_params(args)
-    frames = open_frames(args.input, geom=args.geom, reader=args.reader, max_frames=args.max_frames)
-    first = Path(frames.paths[0])
-    output = Path(args.output) if args.output else first.with_suffix(".peaks.cxi")
-    if any(output.resolve() == Path(p).resolve() for p in frames.paths):
-        raise InputError(str(output), "--output", "must differ from the input files")
-    counts: list[int] = []
-    finder_seconds = 0.0
-    finder_cpu_seconds = 0.0
-    read_seconds = 0.0
-    with frames:
-        t0 = time.perf_counter()
-        n = len(frames)
-        geometry = frames.geometry  # opens (and for CBF decodes) the first file
-        read_seconds += time.perf_counter() - t0
-        finder = PerGeometryFinder(params)
-        finder.finder_for(geometry)
+    given = [flag for flag, field, _ in PF8_OPTIONS if getattr(args, f"pf8_{field}") is not None]
+    if args.method == "pf8":
+        return parse_method("pf8", args.params, name or ("pf8-custom" if given else None), device,
+                            pf8_params=resolve_params(args, pf8_base))
+    if given:
+        raise InputError(None, given[0], f"peakfinder8 options apply to --method pf8 only, not {args.method!r}")
+    return parse_method(args.method, args.params, name, device)
 
-        def timed_frames():
-            nonlocal read_seconds
-            it = iter(frames)
-            while True:
-                t0 = time.perf_counter()
-                try:
-                    frame = next(it)
-                except StopIteration:
-                    return
-                read_seconds += time.perf_counter() - t0
-                yield frame
 
-        with CXIWriter(output, slab_shape=geometry.slab_shape, max_peaks=params.max_peaks,
-                       write_data=args.with_data, write_mask=args.with_data) as writer, \
-                bar(n, desc="peakfinder8") as progress:
-            for result in run_finder(finder, timed_frames(), workers=args.workers):
-                frame = result.frame
-                writer.append(data=frame.data if args.with_data else None, mask=frame.mask if args.with_data else None,
-                              peaks=result.peaks, photon_energy_ev=frame.photon_energy_ev, clen_m=frame.clen_m,
-                              event=frame.event)
-                counts.append(len(result.peaks))
-                finder_seconds += result.seconds
-                finder_cpu_seconds += result.cpu_seconds
-                progress.update(1)
-                progress.set_postfix(peaks=len(result.peaks), refresh=False)
-            if not counts:
-                raise InputError(str(args.input[0]), None, "no frames to process")
-    seconds = time.perf_counter() - t_start
-    c = np.asarray(counts)
-    hits = int((c >= args.min_peaks).sum())
-    summary = {
-        "input": [str(p) for p in args.input], "n_files": len(frames.paths), "output": str(output),
-        "method": args.method, "geometry": args.geom or "from the files",
-        "frames": int(c.size), "peaks": int(c.sum()), "peaks_per_frame": float(c.mean()),
-        "median_peaks_per_frame": float(np.median(c)), "min_peaks": args.min_peaks, "hits": hits,
-        "hit_rate": hits / c.size, "workers": args.workers, "seconds": seconds,
-        "ms_per_frame": 1e3 * finder_seconds / c.size, "cpu_ms_per_frame": 1e3 * finder_cpu_seconds / c.size,
-        "read_ms_per_frame": 1e3 * read_seconds / c.size,
-        "frames_per_second": c.size / seconds,
-        "params": params.to_dict(),
-    }
-    human = (
-        f"{c.size} frames from {len(frames.paths)} file(s) -> {output}\n"
-        f"peaks: {int(c.sum())} total, {c.mean():.1f} per frame (median {np.median(c):.0f})\n"
-        f"hits (>= {args.min_peaks} peaks): {hits} ({100.0 * hits / c.size:.1f} %)\n"
-        f"peakfinder8: {summary['ms_per_frame']:.1f} ms/frame ({summary['cpu_ms_per_frame']:.1f} ms CPU); "
-        f"reading {summary['read_ms_per_frame']:.1f} ms/frame; {seconds:.1f} s total, "
-        f"{args.workers} worker(s)"
+def register(sub: argparse._SubParsersAction) -> None:
+    from peaknet_bench.frame import HIT_MIN_PEAKS
+    from peaknet_bench.io.frames import add_frame_arguments
+    from peaknet_bench.util.cli import add_json, add_n_frames, add_output, deprecated_alias, verbs
+
+    peaks = verbs(sub, "peaks", help="peak finding: peakfinder8, models, the expert's tuning")
+    p = peaks.add_parser(
+        "find",
+        help="find peaks in every frame of detector files and write a CXI peak list",
+        description=(
+            "Run a peak finder (peakfinder8 by default, or a model checkpoint) on every frame of the input "
+            "files (CXI with --geom; miniCBF, imgCIF/CBF and NeXus/NXmx with the geometry they carry, or "
+            "--geom) and write the peak lists in the layout `indexamajig --peaks=cxi` reads "
+            "(/entry_1/result_1). The Python equivalent is peaknet_bench.peakfind.find_peaks_in_files."
+        ),
     )
-    emit(summary, human, args.json)
+    p.add_argument("input", nargs="+", help="frame files, globs or list files (one path per line)")
+    add_frame_arguments(p)
+    finder = add_finder_arguments(p)
+    deprecated_alias(p, finder["seed"], "--seed")  # --seed now means a simulation / initial-weights seed
+    p.add_argument("--device", default="cpu", help="torch device for a model --method (default: cpu)")
+    add_output(p, None, "output CXI file (default: the first INPUT with its suffix replaced by .peaks.cxi)")
+    p.add_argument("--with-data", action="store_true",
+                   help="also copy the image data and mask into the output, so that indexamajig "
+                        "--peaks=cxi can read images and peaks from one file (default: peaks only)")
+    p.add_argument("--min-peaks", type=int, default=HIT_MIN_PEAKS,
+                   help=f"a frame with at least this many peaks counts as a hit in the summary (default: {HIT_MIN_PEAKS})")
+    add_n_frames(p, None, "process only the first N frames", "--max-frames", convert=lambda v: v or None)
+    p.add_argument("--workers", type=int, default=1,
+                   help="frames processed in parallel threads (the numba kernels release the GIL; "
+                        "reading and writing stay in the main thread) (default: 1)")
+    add_json(p)
+    p.set_defaults(handler=run_find)
+
+
+def run_find(args: argparse.Namespace) -> int:
+    from peaknet_bench.peakfind.files import find_peaks_in_files
+    from peaknet_bench.util.output import emit
+
+    s = find_peaks_in_files(args.input, args.output, method=finder_method(args, args.device), geom=args.geom,
+                            reader=args.reader, n_frames=args.n_frames, with_data=args.with_data,
+                            min_peaks=args.min_peaks, workers=args.workers)
+    human = (
+        f"{s['frames']} frames from {s['n_files']} file(s) -> {s['output']}\n"
+        f"peaks: {s['peaks']} total, {s['peaks_per_frame']:.1f} per frame (median {s['median_peaks_per_frame']:.0f})\n"
+        f"hits (>= {s['min_peaks']} peaks): {s['hits']} ({100.0 * s['hit_rate']:.1f} %)\n"
+        f"{s['method_name']}: {s['ms_per_frame']:.1f} ms/frame ({s['cpu_ms_per_frame']:.1f} ms CPU); "
+        f"reading {s['read_ms_per_frame']:.1f} ms/frame; {s['seconds']:.1f} s total, {s['workers']} worker(s)"
+    )
+    emit(s, human, args.json)
     return 0

@@ -7,7 +7,8 @@ indexer uses) or from the built-in indexer, and labels, PeakDiff statistics, cur
 pseudo-Voigt fits from `peaknet_bench.engine.run.process_batch`. The store keeps the
 engine's label mask as the training label, and the simulator's truth alongside it.
 
-Recipe `engine` settings (all optional)::
+Recipe `engine` settings (all optional; `peaknet_bench.engine.settings`, the same block
+`engine run --config` reads)::
 
     predictions: truth | indexer
     batch_size: 16
@@ -27,39 +28,9 @@ import numpy as np
 
 from peaknet_bench.data.manifest import ExperimentEntry, Recipe
 from peaknet_bench.data.store import CrystalTable, FrameRecord, ImageEncoding
+from peaknet_bench.engine.settings import engine_config
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import PeakList
-
-ENGINE_KEYS = {"predictions", "batch_size", "peakfinder8", "peakdiff", "curation", "fit", "fit_peaks", "photon_scale"}
-
-
-def engine_config(settings: dict[str, Any]):
-    """EngineConfig (+ peakfinder8 parameters) from a recipe's `engine` mapping."""
-    from peaknet_bench.engine.curation import CurationConfig
-    from peaknet_bench.engine.peakdiff import PeakDiffConfig
-    from peaknet_bench.engine.profile import FitConfig
-    from peaknet_bench.engine.run import EngineConfig
-    from peaknet_bench.peakfind import Peakfinder8Params
-
-    unknown = sorted(set(settings) - ENGINE_KEYS)
-    if unknown:
-        raise InputError("recipe.yaml", "engine", f"unknown setting(s) {unknown}; expected {sorted(ENGINE_KEYS)}")
-    try:
-        fit = dict(settings.get("fit", {}))
-        if "restart_etas" in fit:
-            fit["restart_etas"] = tuple(fit["restart_etas"])
-        config = EngineConfig(
-            peakdiff=PeakDiffConfig(**settings.get("peakdiff", {})),
-            curation=CurationConfig(**settings.get("curation", {})),
-            fit=FitConfig(**fit),
-            fit_peaks=settings.get("fit_peaks", "matched"),
-            photon_scale=bool(settings.get("photon_scale", True)),
-        )
-        pf8 = Peakfinder8Params(**settings.get("peakfinder8", {}))
-    except TypeError as exc:
-        raise InputError("recipe.yaml", "engine", str(exc)) from None
-    return config, pf8
-
 
 def _rows(table: dict[str, np.ndarray], k: int, drop: tuple[str, ...] = ("frame",)) -> dict[str, np.ndarray]:
     sel = table["frame"] == k
@@ -138,7 +109,7 @@ def simulated_records(recipe: Recipe, entry: ExperimentEntry, splits: list[str])
 
 
 def _indexed(indexer, frame, found: PeakList):
-    from peaknet_bench.engine.sources import predict_lattices
+    from peaknet_bench.engine.inputs import predict_lattices
 
     lattices = indexer.index(found, frame.geometry, frame.photon_energy_ev, frame.clen_m)
     return [lat.crystal for lat in lattices], predict_lattices(lattices, frame)

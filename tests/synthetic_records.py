@@ -94,7 +94,7 @@ def one_panel_geometry(size: int = 40) -> Geometry:
     return Geometry(panels=[panel], clen_m=0.15, photon_energy_ev=12000.0, source="one-panel")
 
 
-def tiny_recipe(frames: int = 6) -> "Recipe":
+def tiny_recipe(frames: int = 6):
     """A recipe over the two synthetic detectors: in-distribution splits plus an OOD test split."""
     from peaknet_bench.data.manifest import Recipe
 

@@ -14,7 +14,7 @@ from peaknet_bench.engine.profile import N_PARAMS, Windows, _grid, pseudo_voigt
 
 
 @dataclass(frozen=True)
-class SyntheticConfig:
+class SyntheticWindowsConfig:
     window: int = 9
     amplitude: tuple[float, float] = (100.0, 3000.0)  # photons at the peak (log-uniform)
     eta: tuple[float, float] = (0.0, 1.0)
@@ -24,7 +24,7 @@ class SyntheticConfig:
     slope: float = 0.5  # |a|, |b| ≤ this (photons per pixel per pixel)
 
 
-def synthetic_windows(n: int, seed: int, config: SyntheticConfig = SyntheticConfig()) -> tuple[Windows, np.ndarray]:
+def synthetic_windows(n: int, seed: int, config: SyntheticWindowsConfig = SyntheticWindowsConfig()) -> tuple[Windows, np.ndarray]:
     """`n` noisy windows and their true parameters (N, 11), reproducible from `seed`."""
     rng = np.random.default_rng(seed)
     c = config

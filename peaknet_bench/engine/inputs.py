@@ -1,4 +1,4 @@
-"""Picklable frame, peak and prediction sources for engine runs on files.
+"""The inputs of an engine run on files: frames, found peaks and predictions, all picklable.
 
 Each source holds only paths and settings; the heavy objects (open HDF5 file, geometry,
 peak finder, indexer, parsed stream) are created lazily in the process that uses them
@@ -36,7 +36,7 @@ class _Lazy:
 
 
 @dataclass
-class FileFrames(_Lazy):
+class FramesFromFiles(_Lazy):
     """Frames of detector files read through `open_frames` (CXI + .geom, CBF, imgCIF, NeXus);
     `geom` (preset or .geom path) overrides the files' own geometry."""
 
@@ -62,7 +62,7 @@ class FileFrames(_Lazy):
 
 
 @dataclass
-class CXIPeaks(_Lazy):
+class PeaksFromCXI(_Lazy):
     """Found peaks from a CXI peak list (any tool: Cheetah, psocake, a model's predictions)."""
 
     path: str
@@ -80,22 +80,28 @@ class CXIPeaks(_Lazy):
 
 
 @dataclass
-class Peakfinder8Peaks(_Lazy):
-    """Found peaks from peakfinder8 run on each frame (one radial layout per distinct geometry)."""
+class PeaksFromFinder(_Lazy):
+    """Found peaks from any registered peak finder run on each frame (`method`: a MethodSpec of
+    peaknet_bench.peakfind.methods: peakfinder8, a model checkpoint, ...), one finder per
+    distinct geometry. A `PeakFinder` itself."""
 
-    geom: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)  # Peakfinder8Params fields
+    method: Any  # MethodSpec
 
-    def __call__(self, frame: Frame, i: int) -> PeakList:
+    @property
+    def name(self) -> str:
+        return self.method.name
+
+    def find(self, frame: Frame) -> PeakList:
         if getattr(self, "_pf", None) is None:
-            from peaknet_bench.peakfind import Peakfinder8Params
             from peaknet_bench.peakfind.per_geometry import PerGeometryFinder
 
-            self._pf = PerGeometryFinder(Peakfinder8Params(**self.params))
+            self._pf = PerGeometryFinder(method=self.method)
         return self._pf.find(frame)
 
     def describe(self) -> dict[str, Any]:
-        return {"source": "peakfinder8", "params": dict(self.params)}
+        if self.method.kind == "pf8":
+            return {"source": "peakfinder8", "params": dict(self.method.params)}
+        return {"source": "peak-finder", **self.method.identity()}
 
 
 def predict_lattices(lattices, frame: Frame, profile_radius: float | None = None) -> PeakList:
@@ -112,7 +118,7 @@ def predict_lattices(lattices, frame: Frame, profile_radius: float | None = None
 
 
 @dataclass
-class IndexerPredictions(_Lazy):
+class PredictionsFromIndexer(_Lazy):
     """Predicted reflections of every lattice an indexer of the registry (default: the built-in
     one) finds from the found peaks."""
 
@@ -139,7 +145,7 @@ class IndexerPredictions(_Lazy):
 
 
 @dataclass
-class StreamPredictions(_Lazy):
+class PredictionsFromStream(_Lazy):
     """Predicted reflections from a CrystFEL stream (every crystal of the frame's chunk).
 
     Chunks are looked up by event id (frame i of a CXI file is CrystFEL event `//i`).

@@ -18,7 +18,7 @@ from peaknet_bench.frame import PeakList, wavelength_a
 
 
 @dataclass(frozen=True)
-class SyntheticConfig:
+class SyntheticPeaksConfig:
     """How synthetic peak lists are drawn."""
 
     n_true: tuple[int, int] = (15, 150)  # range of true peaks per lattice (uniform)
@@ -61,7 +61,7 @@ def random_detector_peaks(geometry, n: int, rng: np.random.Generator) -> PeakLis
 
 def synthetic_frame(
     cell: UnitCell, geometry, photon_energy_ev: float, rng: np.random.Generator,
-    config: SyntheticConfig = SyntheticConfig(), clen_m: float | None = None,
+    config: SyntheticPeaksConfig = SyntheticPeaksConfig(), clen_m: float | None = None,
 ) -> SyntheticFrame:
     """One hit with `config.n_lattices` crystals of `cell` in random orientations."""
     lam = wavelength_a(photon_energy_ev)

@@ -1,0 +1,67 @@
+"""The data engine's settings as one block (a recipe's `engine:` mapping, or the file
+`engine run --config` reads): EngineConfig (PeakDiff, curation, fit) + peakfinder8 parameters.
+
+    predictions: truth | indexer      (dataset recipes only)
+    batch_size: 16
+    peakfinder8: {Peakfinder8Params fields}
+    peakdiff: {PeakDiffConfig fields}
+    curation: {CurationConfig fields}
+    fit: {FitConfig fields}
+    fit_peaks: matched | found
+    photon_scale: true
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from peaknet_bench.errors import InputError
+
+ENGINE_KEYS = {"predictions", "batch_size", "peakfinder8", "peakdiff", "curation", "fit", "fit_peaks", "photon_scale"}
+
+
+def engine_config(settings: dict[str, Any], source: str = "recipe.yaml"):
+    """(EngineConfig, Peakfinder8Params) from an `engine` settings mapping (missing keys: the
+    dataclasses' defaults)."""
+    from peaknet_bench.engine.curation import CurationConfig
+    from peaknet_bench.engine.peakdiff import PeakDiffConfig
+    from peaknet_bench.engine.profile import FitConfig
+    from peaknet_bench.engine.run import EngineConfig
+    from peaknet_bench.peakfind import Peakfinder8Params
+
+    unknown = sorted(set(settings) - ENGINE_KEYS)
+    if unknown:
+        raise InputError(source, "engine", f"unknown setting(s) {unknown}; expected {sorted(ENGINE_KEYS)}")
+    try:
+        fit = dict(settings.get("fit", {}))
+        if "restart_etas" in fit:
+            fit["restart_etas"] = tuple(fit["restart_etas"])
+        config = EngineConfig(
+            peakdiff=PeakDiffConfig(**settings.get("peakdiff", {})),
+            curation=CurationConfig(**settings.get("curation", {})),
+            fit=FitConfig(**fit),
+            fit_peaks=settings.get("fit_peaks", "matched"),
+            photon_scale=bool(settings.get("photon_scale", True)),
+        )
+        pf8 = Peakfinder8Params(**settings.get("peakfinder8", {}))
+    except TypeError as exc:
+        raise InputError(source, "engine", str(exc)) from None
+    return config, pf8
+
+
+def read_engine_settings(path: str | os.PathLike) -> dict[str, Any]:
+    """The `engine` block of a YAML/JSON file: the file itself, or its `engine:` key (a recipe)."""
+    import yaml
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except FileNotFoundError:
+        raise InputError(str(p), None, "engine settings file not found") from None
+    except yaml.YAMLError as exc:
+        raise InputError(str(p), None, f"not valid YAML/JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(str(p), None, "expected a mapping of engine settings")
+    return dict(data.get("engine", data))
