@@ -75,3 +75,23 @@ def test_engine_run_bad_input(files, capsys):
     rc = main(["engine", "run", "--frames", str(d / "run.cxi"), "--geom", str(d / "det.geom"),
                "-o", str(d / "o"), "--no-ray"])
     assert rc == 1 and "--cell/--stream" in capsys.readouterr().err
+
+
+def test_engine_run_settings_come_from_the_dataclasses_then_config_then_options(tmp_path):
+    """`engine run --config` reads a recipe's `engine` block; options given on the command line win."""
+    from peaknet_bench.cli import build_parser
+    from peaknet_bench.engine.commands import engine_settings
+    from peaknet_bench.engine.settings import engine_config
+    from peaknet_bench.peakfind.commands import finder_method
+
+    cfg = tmp_path / "engine.yaml"
+    cfg.write_text("engine:\n  curation: {min_precision: 0.5}\n  fit: {window: 7}\n  peakfinder8: {threshold: 50}\n")
+    base = ["engine", "run", "--frames", "x.cxi", "--cell", "c.cell", "-o", str(tmp_path / "out")]
+    args = build_parser().parse_args([*base, "--config", str(cfg), "--window", "11", "--min-snr", "4"])
+    config, pf8 = engine_config(engine_settings(args))
+    assert config.curation.min_precision == 0.5 and config.fit.window == 11 and config.curation.min_found == 15
+    spec = finder_method(args, pf8_base=pf8)
+    assert spec.params["threshold"] == 50 and spec.params["min_snr"] == 4
+    plain, pf8 = engine_config(engine_settings(build_parser().parse_args(base)))
+    assert plain == type(plain)() and finder_method(build_parser().parse_args(base), pf8_base=pf8).params == \
+        type(pf8)().to_dict()

@@ -103,3 +103,36 @@ def test_peaks_find_bad_input(run, tmp_path, capsys) -> None:
     assert main(["peaks", "find", str(cxi), "--geom", "rayonix-mx340-4x4"]) == 1  # wrong slab shape
     assert "shape" in capsys.readouterr().err
     assert not (tmp_path / "run.peaks.cxi").exists()
+
+
+def test_find_peaks_in_files_is_the_command_in_python(run, tmp_path) -> None:
+    """The library function `peaks find` runs: same defaults, same output."""
+    from peaknet_bench.peakfind import Peakfinder8Params, find_peaks_in_files, pf8_method
+
+    cxi, geom, frames, mask = run
+    s = find_peaks_in_files(cxi, tmp_path / "lib.cxi", method=pf8_method(Peakfinder8Params(threshold=300.0)),
+                            geom=geom, n_frames=3, show_progress=False)
+    assert s["frames"] == 3 and s["params"]["threshold"] == 300.0 and s["min_peaks"] == 10
+
+
+def test_peaks_find_takes_a_model_checkpoint(run, tmp_path, capsys) -> None:
+    """--method names any peak finder: the shipped reference student runs through the same command."""
+    from peaknet_bench.util.shipped import default_model
+
+    cxi, geom, frames, _ = run
+    out = tmp_path / "model-peaks.cxi"
+    rc = main(["peaks", "find", str(cxi), "--geom", str(geom), "--method", str(default_model()), "-o", str(out),
+               "-n", "2", "--json"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["method"] == "model" and summary["frames"] == 2
+    with CXIReader(out, geometry()) as r:
+        assert len(r) == 2
+
+
+def test_pf8_options_do_not_apply_to_a_model(run, tmp_path) -> None:
+    from peaknet_bench.util.shipped import default_model
+
+    cxi, geom, _, _ = run
+    assert main(["peaks", "find", str(cxi), "--geom", str(geom), "--method", str(default_model()),
+                 "--threshold", "300", "-o", str(tmp_path / "x.cxi")]) == 1

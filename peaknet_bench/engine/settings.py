@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from peaknet_bench.errors import InputError
@@ -53,15 +52,9 @@ def engine_config(settings: dict[str, Any], source: str = "recipe.yaml"):
 
 def read_engine_settings(path: str | os.PathLike) -> dict[str, Any]:
     """The `engine` block of a YAML/JSON file: the file itself, or its `engine:` key (a recipe)."""
-    import yaml
+    from peaknet_bench.util.structured import read_yaml
 
-    p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except FileNotFoundError:
-        raise InputError(str(p), None, "engine settings file not found") from None
-    except yaml.YAMLError as exc:
-        raise InputError(str(p), None, f"not valid YAML/JSON: {exc}") from None
+    data = read_yaml(path, "engine settings file")
     if not isinstance(data, dict):
-        raise InputError(str(p), None, "expected a mapping of engine settings")
+        raise InputError(str(path), None, "expected a mapping of engine settings")
     return dict(data.get("engine", data))

@@ -420,17 +420,6 @@ def write_reference_results(results: ReferenceResults, path: str | os.PathLike) 
 
 def load_reference_results(path: str | os.PathLike) -> dict[str, Any]:
     """A results file written by `write_reference_results` (checked for its schema name and version)."""
-    import json
+    from peaknet_bench.util.structured import read_json_schema
 
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except OSError as exc:
-        raise InputError(str(p), None, f"cannot read results file ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(str(p), f"line {exc.lineno}", f"invalid JSON ({exc.msg})") from None
-    if not isinstance(data, dict) or data.get("schema_name") != SCHEMA_NAME:
-        raise InputError(str(p), "schema_name", f"not a {SCHEMA_NAME} file")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise InputError(str(p), "schema_version", f"version {data.get('schema_version')!r}; expected {SCHEMA_VERSION}")
-    return data
+    return read_json_schema(path, SCHEMA_NAME, SCHEMA_VERSION)

@@ -183,18 +183,10 @@ def write_results(results: Results, path: str | os.PathLike) -> None:
 
 def load_results(path: str | os.PathLike) -> Results:
     """Read and validate a results file; InputError names the file and the failing field."""
+    from peaknet_bench.util.structured import read_json_schema
+
     p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except OSError as exc:
-        raise InputError(str(p), None, f"cannot read results file ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(str(p), f"line {exc.lineno}", f"invalid JSON ({exc.msg})") from None
-    if not isinstance(data, dict) or data.get("schema_name") != SCHEMA_NAME:
-        raise InputError(str(p), "schema_name", f"not a {SCHEMA_NAME} file")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise InputError(str(p), "schema_version",
-                         f"version {data.get('schema_version')!r} is not supported (expected {SCHEMA_VERSION})")
+    data = read_json_schema(p, SCHEMA_NAME, SCHEMA_VERSION)
     try:
         return Results.model_validate(data)
     except ValidationError as exc:

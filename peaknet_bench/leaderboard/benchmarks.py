@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from peaknet_bench.errors import InputError
@@ -77,12 +76,9 @@ def load_registry(board: str | os.PathLike) -> BenchmarkRegistry:
 
         shipped = shipped_path("leaderboard", BENCHMARKS_NAME)
         path = shipped if shipped.is_file() else path
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise InputError(str(path), None, "no benchmarks.yaml: is this a leaderboard folder?") from None
-    except yaml.YAMLError as exc:
-        raise InputError(str(path), None, f"not valid YAML: {exc}") from None
+    from peaknet_bench.util.structured import read_yaml
+
+    data = read_yaml(path, "benchmarks.yaml (is this a leaderboard folder?)")
     out = []
     for i, item in enumerate(data.get("benchmarks") or []):
         try:

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from peaknet_bench.errors import InputError
@@ -62,12 +61,9 @@ def load_tolerances(path: str | os.PathLike | None = None) -> Tolerances:
 
 
 def _read_tolerances(path: Path) -> Tolerances:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise InputError(str(path), None, "tolerance file not found") from None
-    except yaml.YAMLError as exc:
-        raise InputError(str(path), None, f"not valid YAML: {exc}") from None
+    from peaknet_bench.util.structured import read_yaml
+
+    data = read_yaml(path, "tolerance file")
     try:
         return Tolerances.model_validate(data)
     except ValidationError as exc:

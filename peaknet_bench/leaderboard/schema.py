@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError
@@ -102,16 +101,9 @@ def validation_problems(exc: ValidationError, prefix: str = "") -> list[str]:
 
 
 def read_json(path: str | os.PathLike) -> dict[str, Any]:
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except OSError as exc:
-        raise InputError(str(p), None, f"cannot read file ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(str(p), f"line {exc.lineno}", f"invalid JSON ({exc.msg})") from None
-    if not isinstance(data, dict):
-        raise InputError(str(p), None, "expected a JSON object")
-    return data
+    from peaknet_bench.util.structured import read_json as read
+
+    return read(path)
 
 
 def parse_submission(data: dict[str, Any], source: str | None = None) -> tuple[Submission | None, list[str]]:

@@ -1,0 +1,49 @@
+"""Reading the package's JSON and YAML files with one kind of error: an InputError that names
+the file, the line or field, and what was expected."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from peaknet_bench.errors import InputError
+
+
+def read_json(path: str | os.PathLike, what: str = "file") -> dict[str, Any]:
+    """A JSON object from `path` (`what` names the kind of file in errors)."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except OSError as exc:
+        raise InputError(str(p), None, f"cannot read {what} ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(str(p), f"line {exc.lineno}", f"invalid JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise InputError(str(p), None, "expected a JSON object")
+    return data
+
+
+def read_json_schema(path: str | os.PathLike, name: str, version: int, what: str = "results file") -> dict[str, Any]:
+    """A JSON object whose `schema_name` is `name` and `schema_version` is `version`."""
+    data = read_json(path, what)
+    if data.get("schema_name") != name:
+        raise InputError(str(path), "schema_name", f"not a {name} file")
+    if data.get("schema_version") != version:
+        raise InputError(str(path), "schema_version",
+                         f"version {data.get('schema_version')!r} is not supported (expected {version})")
+    return data
+
+
+def read_yaml(path: str | os.PathLike, what: str = "file") -> Any:
+    """The YAML (or JSON) document of `path`; an empty file reads as {}."""
+    import yaml
+
+    p = Path(path)
+    try:
+        return yaml.safe_load(p.read_text()) or {}
+    except FileNotFoundError:
+        raise InputError(str(p), None, f"{what} not found") from None
+    except yaml.YAMLError as exc:
+        raise InputError(str(p), None, f"not valid YAML: {exc}") from None
