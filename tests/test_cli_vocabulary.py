@@ -98,3 +98,9 @@ def test_help_of_every_command_renders(capsys):
             main([*words, "--help"])
         assert exc.value.code == 0, words
     capsys.readouterr()
+
+
+def test_infer_runs_models_and_says_so_for_other_finders(tmp_path, capsys):
+    assert main(["infer", "run", "--method", "pf8", "--experiment", "epix10k-lysozyme", "-n", "1",
+                 "-o", str(tmp_path / "o")]) == 1
+    assert "infer run runs models" in capsys.readouterr().err

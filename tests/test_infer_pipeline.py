@@ -308,7 +308,7 @@ def test_cli_infer_with_a_checkpoint_writes_self_contained_files(ray_session, ru
     ckpt = tmp_path / "student.safetensors"
     save_model(build_model("ref-student"), ckpt)
     out = tmp_path / "out"
-    rc = main(["infer", "--model", str(ckpt), "--frames", str(cxi), "-o", str(out), "--size", "64", "64",
+    rc = main(["infer", "run", "--method", str(ckpt), "--frames", str(cxi), "-o", str(out), "--size", "64", "64",
                "--batch-size", "5", "--sources", "1", "--frames-per-file", "50", "--write-data", "--json"])
     assert rc == 0
     s = json.loads(capsys.readouterr().out)
@@ -324,12 +324,12 @@ def test_cli_infer_with_a_checkpoint_writes_self_contained_files(ray_session, ru
 def test_cli_rejects_bad_input(tmp_path, capsys):
     from peaknet_bench.cli import main
 
-    assert main(["infer", "--model", "cpu-student", "--frames", str(tmp_path / "missing.cxi"), "--geom",
+    assert main(["infer", "run", "--method", "cpu-student", "--frames", str(tmp_path / "missing.cxi"), "--geom",
                  "epix10k2m", "-o", str(tmp_path / "o")]) == 1
     assert "file not found" in capsys.readouterr().err
-    assert main(["infer", "--model", "cpu-student", "-o", str(tmp_path / "o")]) == 1
+    assert main(["infer", "run", "--method", "cpu-student", "-o", str(tmp_path / "o")]) == 1
     assert "exactly one of" in capsys.readouterr().err
-    assert main(["infer", "--model", "no-such-model", "--simulate", "epix10k-lysozyme", "-o", str(tmp_path / "o")]) == 1
+    assert main(["infer", "run", "--method", "no-such-model", "--experiment", "epix10k-lysozyme", "-o", str(tmp_path / "o")]) == 1
     assert "unknown model 'no-such-model'" in capsys.readouterr().err
 
 

@@ -76,7 +76,7 @@ def test_nan_weights_are_refused(student, tmp_path, capsys):
     with pytest.raises(InputError, match=rf"tensor {key}: 1 NaN/Inf value\(s\); refusing to load"):
         load_model(path)
     t0 = time.perf_counter()  # infer refuses it in the driver, before Ray and its workers start
-    assert main(["infer", "--model", str(path), "--simulate", "epix10k-lysozyme", "--n-frames", "1",
+    assert main(["infer", "run", "--method", str(path), "--experiment", "epix10k-lysozyme", "--n-frames", "1",
                  "-o", str(tmp_path / "out")]) == 1
     assert "NaN/Inf value(s)" in capsys.readouterr().err and time.perf_counter() - t0 < 30
     assert not (tmp_path / "out").exists()

@@ -174,7 +174,7 @@ def test_cuda_without_a_gpu_is_refused_up_front(tmp_path, capsys):
     with pytest.raises(InputError, match="--device"):
         model_method(tmp_path / "missing.safetensors", device="cuda:0")
     t0 = time.perf_counter()
-    rc = main(["infer", "--model", "cpu-student", "--simulate", "epix10k-lysozyme", "--n-frames", "1",
+    rc = main(["infer", "run", "--method", "cpu-student", "--experiment", "epix10k-lysozyme", "--n-frames", "1",
                "--device", "cuda", "-o", str(tmp_path / "o")])
     assert rc == 1 and time.perf_counter() - t0 < 60
     assert "'cuda' asked for" in capsys.readouterr().err

@@ -25,9 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "The Python equivalent is Pipeline(source, model, outdir, RunnerConfig(...), PipelineConfig(...)).run()."
         ),
     )
-    p.add_argument("--model", required=True,
-                   help="checkpoint (.safetensors file or checkpoint directory), exported .onnx file, or a registry "
-                        "model name / config file (untrained weights from --seed: for plumbing and speed tests)")
+    model = p.add_argument("--method", dest="model", default=None,
+                           help="the peak finder, a model (the pipeline runs models): checkpoint (.safetensors file or "
+                                "checkpoint directory), exported .onnx file, or a registry model name / config file "
+                                "(untrained weights from --seed: for plumbing and speed tests) (required)")
+    deprecated_alias(p, model, "--model")
     src = p.add_argument_group("input (one of --frames, --store, --experiment)")
     src.add_argument("--frames", nargs="+", default=None, metavar="FILE",
                      help="frame files, globs or list files: CXI (+ .geom), miniCBF, imgCIF/CBF, NeXus/NXmx")
@@ -106,6 +108,17 @@ def _source(args: argparse.Namespace):
     return SimulatorSource(load_experiment(args.experiment), args.seed, args.n_frames)
 
 
+def _model(args: argparse.Namespace) -> str:
+    from peaknet_bench.errors import InputError
+
+    if args.model is None:
+        raise InputError(None, "--method", "required: the model to run (a checkpoint, .onnx file or registry name)")
+    if args.model in ("pf8", "oracle") or args.model.endswith((".cxi", ".h5")):
+        raise InputError(None, "--method", f"infer run runs models, not {args.model!r}; "
+                                           "use `peaks find --method` for peakfinder8 or stored peak lists")
+    return args.model
+
+
 def run_infer(args: argparse.Namespace) -> int:
     from peaknet_bench.infer.config import RunnerConfig
     from peaknet_bench.infer.pipeline import Pipeline, PipelineConfig
@@ -130,7 +143,7 @@ def run_infer(args: argparse.Namespace) -> int:
                             monitor_interval_s=args.monitor_interval)
     source = _source(args)
     # The model and the output directory are checked before Ray starts; Ray is stopped on every exit path.
-    summary = Pipeline(source, args.model, args.output, runner, config).run()
+    summary = Pipeline(source, _model(args), args.output, runner, config).run()
     emit(summary, _human(summary, table), args.json)
     return 130 if summary["interrupted"] else 0
 
