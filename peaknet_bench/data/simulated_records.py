@@ -7,16 +7,8 @@ indexer uses) or from the built-in indexer, and labels, PeakDiff statistics, cur
 pseudo-Voigt fits from `peaknet_bench.engine.run.process_batch`. The store keeps the
 engine's label mask as the training label, and the simulator's truth alongside it.
 
-Recipe `engine` settings (all optional; `peaknet_bench.engine.settings`, the same block
-`engine run --config` reads)::
-
-    predictions: truth | indexer
-    batch_size: 16
-    peakfinder8: {Peakfinder8Params fields}
-    peakdiff: {PeakDiffConfig fields}
-    curation: {CurationConfig fields}
-    fit: {FitConfig fields}
-    fit_peaks: matched | found
+The recipe's `engine` settings are those of `peaknet_bench.engine.settings` (the same block
+`engine run --config` reads), plus `predictions: truth | indexer` and `batch_size`.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from peaknet_bench.errors import InputError
-from peaknet_bench.evaluate.methods import MethodSpec, build_finder, sha256_text
+from peaknet_bench.evaluate.methods import MethodSpec, sha256_text
 from peaknet_bench.evaluate.metrics import (
     CELL_NAMES,
     FrameOutcome,
@@ -252,22 +252,6 @@ def frames_identity(paths: Sequence[str], positions: Sequence[int], geom: Any, r
     }
 
 
-class _Finders:
-    """One finder per distinct geometry (Geometry equality), built on first use."""
-
-    def __init__(self, method: MethodSpec) -> None:
-        self.method = method
-        self.items: list[tuple[Any, Any]] = []
-
-    def __call__(self, geometry):
-        for g, finder in self.items:
-            if g is geometry or g == geometry:
-                return finder
-        finder = build_finder(self.method, geometry)
-        self.items.append((geometry, finder))
-        return finder
-
-
 # ------------------------------------------------------------------ main entry
 def evaluate_against_reference(method: MethodSpec, files, reference, config: ReferenceConfig = ReferenceConfig(), *,
                                cell=None, geom: Any = None, reader: str | None = None, start: int = 0,
@@ -304,7 +288,9 @@ def evaluate_against_reference(method: MethodSpec, files, reference, config: Ref
     for c in cell_of_file.values():
         if not any(c == known for known, _ in indexers):
             indexers.append((c, build_indexer(config.indexer, c, config.indexer_options)))
-    finders = _Finders(method)
+    from peaknet_bench.peakfind.per_geometry import PerGeometryFinder
+
+    finders = PerGeometryFinder(method=method)  # one finder per distinct geometry
     rows: list[ReferenceFrameResult] = []
     peaks_of: list[PeakList] = []
     beams: list[tuple[float, float]] = []
@@ -322,7 +308,7 @@ def evaluate_against_reference(method: MethodSpec, files, reference, config: Ref
             check_frame_beam(frame.geometry, frame.photon_energy_ev, frame.clen_m, label, f"frame {frame.event}")
             entry = ref.lookup(frame, k)
             t1 = time.perf_counter()
-            peaks = finders(frame.geometry).find(frame)
+            peaks = finders.finder_for(frame.geometry).find(frame)
             t2 = time.perf_counter()
             source_s += t1 - t0
             n_ref = None if entry is None else len(entry.spots)
