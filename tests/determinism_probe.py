@@ -31,6 +31,7 @@ def _digest(value) -> str:
 
 def probe(n_frames: int = 3) -> dict[str, str]:
     from peaknet_bench.data.manifest import load_recipe, split_assignment
+    from peaknet_bench.data.normalise import InputNorm, local_snr, panel_rects
     from peaknet_bench.data.simulated_records import simulated_records
     from peaknet_bench.index.builtin import BuiltinIndexer
     from peaknet_bench.sim import Simulator, load_experiment
@@ -40,10 +41,12 @@ def probe(n_frames: int = 3) -> dict[str, str]:
     for entry in recipe.experiments:
         entry = entry.model_copy(update={"frames": n_frames})
         found_lists = []
-        for _, _, rec in simulated_records(recipe, entry, split_assignment(entry)):
+        for _, geometry, rec in simulated_records(recipe, entry, split_assignment(entry)):
             key = f"{entry.name}/{rec.index}"
             out[f"{key}/image"] = _digest(rec.image)
             out[f"{key}/label"] = _digest(rec.label)
+            if rec.index == 0:
+                out[f"{key}/local_snr"] = _digest(local_snr(rec.image, rec.mask, panel_rects(geometry), InputNorm()))
             out[f"{key}/astar"] = _digest(rec.crystals.astar)
             for table, columns in rec.peaks.items():
                 for column, values in columns.items():
@@ -66,6 +69,7 @@ def _real_stills() -> dict[str, str]:
     if not real.is_dir():
         return {}
     from peaknet_bench.crystal import UnitCell
+    from peaknet_bench.data.normalise import InputNorm, local_snr, panel_rects
     from peaknet_bench.index.builtin import BuiltinIndexer
     from peaknet_bench.io import open_frames
     from peaknet_bench.peakfind.peakfinder8 import Peakfinder8, Peakfinder8Params
@@ -83,6 +87,9 @@ def _real_stills() -> dict[str, str]:
         peaks = PeakList(fs=cols["fs"], ss=cols["ss"], panel=cols["panel"], intensity=cols["intensity"])
         lattices = BuiltinIndexer(cells[kind]).index(peaks, frame.geometry, frame.photon_energy_ev, frame.clen_m)
         out[f"real/{path.name}/indexed_astar"] = _digest(np.array([lat.crystal.astar for lat in lattices]).reshape(-1, 3))
+        # The models' input: local signal-to-noise (hot pixels, gaps, ADU pedestals and all).
+        rects = panel_rects(frame.geometry)
+        out[f"real/{path.name}/local_snr"] = _digest(local_snr(frame.data, frame.mask, rects, InputNorm()))
     return out
 
 

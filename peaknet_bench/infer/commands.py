@@ -46,9 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_n_frames(src, SIMULATED_FRAMES, "frames to simulate with --experiment")
     src.add_argument("--seed", type=int, default=0, help="simulator seed, and initial weights for a registry name (default: 0)")
     m = p.add_argument_group("model")
-    m.add_argument("--size", type=int, nargs=2, default=(1920, 1920), metavar=("H", "W"),
-                   help="model input canvas, centred on the beam as in training (default: 1920 1920)")
-    m.add_argument("--no-crop", action="store_true", help="use the whole assembled image as the canvas")
+    m.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="fixed model input canvas, centred on the beam (default: the whole assembled detector)")
+    m.add_argument("--no-crop", action="store_true", help="the whole assembled image as the canvas (the default now; "
+                                                          "overrides --size)")
     field_option(m, "--batch-size", RunnerConfig, "batch_size", "frames per model call")
     m.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     m.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
@@ -129,7 +130,7 @@ def run_infer(args: argparse.Namespace) -> int:
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    runner = RunnerConfig(size=None if args.no_crop else tuple(args.size), batch_size=args.batch_size, device=device,
+    runner = RunnerConfig(size=None if args.no_crop or args.size is None else tuple(args.size), batch_size=args.batch_size, device=device,
                           precision="bf16" if args.bf16 else "fp32", compile=args.compile,
                           backend=args.backend, threshold=args.threshold, seed=args.seed,
                           host_threads=args.host_threads)

@@ -19,12 +19,13 @@ BACKENDS = ("torch", "onnx")
 class RunnerConfig:
     """How frames are prepared, segmented and turned into peaks.
 
-    `size` is the model-input canvas (rows, cols); None uses the whole assembled image
-    (no crop, origin at its corner). `threshold` None takes the arg-max class; a value p
+    `size` is the model-input canvas (rows, cols); None (the default) uses the whole
+    assembled image, padded by the model to its stride, so a spot anywhere on any detector
+    is seen; a fixed size crops/pads around the beam (one input shape for every detector). `threshold` None takes the arg-max class; a value p
     marks pixels whose softmax peak probability exceeds p.
     """
 
-    size: tuple[int, int] | None = (1920, 1920)
+    size: tuple[int, int] | None = None
     batch_size: int = 8
     device: str = "cpu"
     precision: str = "fp32"  # "bf16": autocast the forward pass to bfloat16

@@ -1,10 +1,12 @@
 """A PeakNet model as a batched peak finder, with preprocessing exactly as in training.
 
-Preprocessing reuses the training code path (`peaknet_bench.data.torch_dataset`): the
-slab is assembled with the geometry, placed on a fixed canvas (default 1920 x 1920) so the
-beam sits at the canvas centre (crop where the detector is larger, zero padding where
-smaller), and z-scored per image over its good pixels — so a checkpoint sees at inference
-exactly the input distribution it was trained on. The three stages (`prepare` on the host,
+Preprocessing is the training code path's (`peaknet_bench.data.normalise`, with the
+normalisation the checkpoint records): the slab is normalised (``local``: signal-to-noise
+against a per-tile background, robust to hot and NaN pixels; older checkpoints: one
+z-score per frame), assembled with the geometry and placed on a canvas — by default the
+whole assembled detector, padded by the model to its stride, so no spot is cropped away
+(a fixed `size` centres the beam instead) — so a checkpoint sees at inference exactly the
+input distribution it was trained on. The three stages (`prepare` on the host,
 `segment` on the device, `peaks` on the host) are separate methods so the pipeline can
 overlap them; `run` chains them for plain use.
 
@@ -26,7 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from peaknet_bench.data.canvas import CanvasPlan, beam_offsets, count_nonfinite, good_moments, zscore_scale
+from peaknet_bench.data.canvas import CanvasPlan, beam_offsets, count_nonfinite
+from peaknet_bench.data.normalise import GLOBAL, InputNorm, normalised_slab, panel_rects
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import Frame, PeakList
 from peaknet_bench.geometry import Assembler, Geometry
@@ -59,6 +62,15 @@ def load_network(model: str | os.PathLike | torch.nn.Module, seed: int = 0,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build_model(text).eval()
+
+
+def model_input_norm(net: Any) -> InputNorm:
+    """The normalisation a loaded network was trained with (torch model config or ONNX
+    metadata); a model without a config (a bare module) gets the original global z-score."""
+    cfg = getattr(net, "config", None)
+    if cfg is not None and hasattr(cfg, "input_norm"):
+        return cfg.input_norm
+    return getattr(net, "input_norm", GLOBAL)
 
 
 @dataclass
@@ -105,6 +117,8 @@ class ModelRunner:
             if cfg.compile:
                 net = torch.compile(net)
         self.net = net
+        self.input_norm = model_input_norm(net)
+        self.rects = panel_rects(geometry)
         self.size = tuple(cfg.size) if cfg.size is not None else tuple(self.assembler.shape)
         if cfg.size is None:
             self.canvas_offset = (0, 0)  # canvas = assembled image
@@ -149,8 +163,8 @@ class ModelRunner:
             slab = np.ascontiguousarray(data[i])
             slab_mask = np.ascontiguousarray(masks[i])
             nonfinite[i] = count_nonfinite(slab, slab_mask)
-            n, mean, std = good_moments(slab, slab_mask)  # finite pixels only, as `fill` uses
-            self.plan.fill(slab, slab_mask, out[i, 0], good[i], mean=mean, scale=zscore_scale(std))
+            image, mean, scale = normalised_slab(slab, slab_mask, self.rects, self.input_norm)
+            self.plan.fill(image, slab_mask, out[i, 0], good[i], mean=mean, scale=scale)
             self.plan.fill(slab, self.panel_good, raw[i], np.empty((H, W), np.bool_))  # bad pixels kept
 
         self._map(one, range(k))
@@ -236,7 +250,8 @@ class ModelRunner:
     def describe(self) -> dict[str, Any]:
         c = self.config
         return {"model": self.model_name, "size": list(self.size), "batch_size": c.batch_size, "device": c.device,
-                "precision": c.precision, "compile": c.compile, "backend": c.backend, "threshold": c.threshold}
+                "precision": c.precision, "compile": c.compile, "backend": c.backend, "threshold": c.threshold,
+                "input_norm": self.input_norm.kind}
 
 
 class ModelPeakFinder:

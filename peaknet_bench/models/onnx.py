@@ -81,6 +81,16 @@ class OnnxPeakNet:
         self.pad_multiple = int(meta.get("pad_multiple", 32))
         self.config_json = meta.get("peaknet_config")
 
+    @property
+    def input_norm(self):
+        """The normalisation the exported model was trained with (from its embedded config)."""
+        import json
+
+        from peaknet_bench.data.normalise import InputNorm
+
+        cfg = json.loads(self.config_json) if self.config_json else {}
+        return InputNorm.from_dict(cfg.get("input_norm"))
+
     def __call__(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
         t = torch.as_tensor(x, dtype=torch.float32)
         h, w = t.shape[-2:]

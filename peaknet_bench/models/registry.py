@@ -28,6 +28,7 @@ from typing import Any
 
 from torch import nn
 
+from peaknet_bench.data.normalise import InputNorm
 from peaknet_bench.errors import InputError
 from peaknet_bench.models.bifpn import BiFPNConfig
 from peaknet_bench.models.convnextv2 import CONVNEXTV2_SIZES, ConvNeXtV2Config, convnextv2
@@ -93,6 +94,8 @@ class ModelConfig:
     head: HeadConfig = field(default_factory=HeadConfig)
     pad_multiple: int = 32
     description: str = ""
+    # How frames are normalised for this model (train, inference and evaluation alike).
+    input_norm: InputNorm = field(default_factory=InputNorm)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -117,6 +120,7 @@ class ModelConfig:
                 head=HeadConfig(**(d.get("head") or {})),
                 pad_multiple=int(d.get("pad_multiple", 32)),
                 description=str(d.get("description", "")),
+                input_norm=InputNorm.from_dict(d.get("input_norm"), source),
             )
         except TypeError as exc:
             raise InputError(source, "model", f"bad field: {exc}") from exc
