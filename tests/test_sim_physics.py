@@ -300,3 +300,34 @@ def test_yaml_file_with_relative_geometry_path(tmp_path):
     with pytest.raises(InputError, match="not valid YAML"):
         (tmp_path / "bad.yaml").write_text("name: [unclosed")
         load_experiment(tmp_path / "bad.yaml")
+
+
+def test_integrating_detector_effects_common_mode_edges_and_unmasked_hot_pixels(tmp_path):
+    """CSPAD-like readout: a per-frame per-panel offset in whole ADC steps, brighter panel
+    edges, hot pixels left out of the mask; the other random streams are unchanged."""
+    base = {"run.hit_fraction": 0.0, "detector.read_noise_adu": 0.0, "detector.adu_per_photon": 25.0,
+            "detector.adc_step_adu": 1.0, "detector.hot_fraction": 0.002}
+    plain = make_sim(tmp_path, **base)
+    sim = make_sim(tmp_path, **base, **{"detector.common_mode_adu": 30.0, "detector.edge_gain": 2.0,
+                                       "detector.hot_masked": False})
+    offsets = []
+    for i in range(3):
+        a, b = plain.frame(i), sim.frame(i)
+        good = a.mask
+        diff = (b.data - a.data)[good & (sim.detector.gain_adu == plain.detector.gain_adu)]
+        assert np.unique(diff).size == 1 and diff[0] == np.rint(diff[0])  # one panel: one whole-ADU offset
+        offsets.append(float(diff[0]))
+    assert len(set(offsets)) == 3 and 5.0 < np.std(offsets) + abs(np.mean(offsets))
+    g0, g1 = plain.detector.gain_adu, sim.detector.gain_adu
+    assert np.allclose(g1[0, 1:-1], 2 * g0[0, 1:-1]) and np.allclose(g1[5:-5, 5:-5], g0[5:-5, 5:-5])
+    hot = plain.detector.pixel_class == 2
+    assert hot.sum() > 20 and not plain.frame(0).mask[hot].any() and sim.frame(0).mask[hot].all()
+    # Defaults are left out of the YAML: experiments published before these fields keep their sha256.
+    assert "common_mode_adu" not in plain.experiment.to_yaml() and "common_mode_adu" in sim.experiment.to_yaml()
+
+
+def test_real_detector_experiments_use_the_real_layouts():
+    for name, preset, n_panels in (("pilatus6m-thaumatin", "pilatus6m", 60), ("cspad-lysozyme", "cspad", 64)):
+        exp = load_experiment(name)
+        assert exp.detector.geometry == preset and Simulator(exp, 0).geometry.n_panels == n_panels
+    assert load_experiment("cspad-lysozyme").detector.hot_masked is False

@@ -117,10 +117,51 @@ def rayonix_mx340_4x4(clen_m: float = 0.15, photon_energy_ev: float | None = 950
     )
 
 
+def pilatus6m(clen_m: float = 0.2, photon_energy_ev: float | None = 12700.0) -> Geometry:
+    """Dectris Pilatus 6M: 5 x 12 modules of 487 (fs) x 195 (ss) pixels of 172 µm, one
+    2463 x 2527 slab as the detector writes it. The inter-module gaps (7 px along fs, 17 px
+    along ss) are slab pixels outside every panel, so they are never good; photon counting
+    (1 count per photon, no read noise), beam near the centre."""
+    mod_w, mod_h, gap_fs, gap_ss = 487, 195, 7, 17
+    n_fs, n_ss = 5 * mod_w + 4 * gap_fs, 12 * mod_h + 11 * gap_ss
+    beam_fs, beam_ss = 1231.5, 1263.5  # slab position of the beam
+    panels = []
+    for row in range(12):
+        for col in range(5):
+            fs0, ss0 = col * (mod_w + gap_fs), row * (mod_h + gap_ss)
+            panels.append(Panel(
+                name=f"m{row}x{col}", min_fs=fs0, max_fs=fs0 + mod_w - 1, min_ss=ss0, max_ss=ss0 + mod_h - 1,
+                corner_x=fs0 - beam_fs, corner_y=beam_ss - ss0, fs=(1.0, 0.0, 0.0), ss=(0.0, -1.0, 0.0),
+                res=1.0 / 172e-6, adu_per_photon=1.0, max_adu=1048500.0,
+            ))
+    assert panels[-1].max_fs == n_fs - 1 and panels[-1].max_ss == n_ss - 1
+    return Geometry(
+        panels=panels, clen_m=clen_m, photon_energy_ev=photon_energy_ev,
+        header={"data": "/entry_1/data_1/data", "dim0": "%", "dim1": "ss", "dim2": "fs"},
+        source="pilatus6m",
+    )
+
+
+def cspad(clen_m: float = 0.13, photon_energy_ev: float | None = 9500.0) -> Geometry:
+    """LCLS CXI CSPAD: 64 ASICs of 194 x 185 pixels of 110 µm in four quadrants of eight
+    2 x 1 sensors, with a real metrology (`data/cspad-cxi.geom`, from a facility file's
+    detector description). Integrating, ~25 ADU per photon at 9.5 keV (set by the experiment)."""
+    import dataclasses
+    from importlib.resources import files
+
+    from peaknet_bench.geometry.crystfel_geom import parse_geom_text
+
+    path = files("peaknet_bench.geometry") / "data" / "cspad-cxi.geom"
+    geom = parse_geom_text(path.read_text(), source="cspad")
+    return dataclasses.replace(geom, clen_m=clen_m, photon_energy_ev=photon_energy_ev)
+
+
 PRESETS: dict[str, Callable[..., Geometry]] = {
     "epix10k2m": epix10k2m,
     "jungfrau4m": jungfrau4m,
     "rayonix-mx340-4x4": rayonix_mx340_4x4,
+    "pilatus6m": pilatus6m,
+    "cspad": cspad,
 }
 
 

@@ -92,9 +92,20 @@ class DetectorSpec:
     # ADC (or a photon-converting pipeline) delivers integers. A power of two, so that
     # integer × step is exact in float32 and stores keep the integers; None: float readout.
     adc_step_adu: float | None = None
+    # Integrating detectors: a per-panel offset drawn per frame (σ, ADU), the residual
+    # common mode after pedestal subtraction; rounded to the ADC step.
+    common_mode_adu: float = 0.0
+    # Gain of each panel's outermost pixel rows and columns relative to the rest (CSPAD's
+    # wide pixels between the two ASICs of a sensor collect ~2.5× the signal).
+    edge_gain: float = 1.0
+    # Whether the hot pixels are in the detector's bad-pixel mask; real masks often miss
+    # some (a hot pixel inside the trusted range), which a peak finder must survive.
+    hot_masked: bool = True
 
     def validate(self, check: _Check) -> None:
         check(isinstance(self.geometry, str) and bool(self.geometry), "geometry", "a preset name or .geom path")
+        check.non_negative(self, "common_mode_adu")
+        check.positive(self, "edge_gain")
         if self.adc_step_adu is not None:
             step = float(self.adc_step_adu)
             check(step > 0 and math.frexp(step)[0] == 0.5, "adc_step_adu", "a power of two (1, 0.5, 0.03125, ...)",
@@ -223,6 +234,10 @@ class TruthSpec:
         check(0 < self.label_fraction < 1, "label_fraction", "a fraction in (0, 1)", self.label_fraction)
 
 
+_LATER_FIELDS = (("crystals", "cell_sigma", 0.0), ("detector", "common_mode_adu", 0.0),
+                 ("detector", "edge_gain", 1.0), ("detector", "hot_masked", True))
+
+
 @dataclass
 class Experiment:
     """One simulated experiment (see the module docstring)."""
@@ -334,8 +349,11 @@ class Experiment:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out.pop("source")
-        if not out["crystals"]["cell_sigma"]:  # the YAML (and its sha256 in published manifests) of
-            del out["crystals"]["cell_sigma"]  # experiments without cell variation stays as it was
+        # Fields added after datasets were published are left out at their defaults, so the
+        # YAML (and its sha256 in published manifests) of an experiment without them stays as it was.
+        for section, key, default in _LATER_FIELDS:
+            if out[section][key] == default:
+                del out[section][key]
         return out
 
     def to_yaml(self) -> str:

@@ -35,6 +35,7 @@ from peaknet_bench.util import detmath as dm
 
 _CLASS_GOOD, _CLASS_DEAD, _CLASS_HOT, _CLASS_BAD_ASIC = 0, 1, 2, 3
 _DETECTOR_STREAM = 0xDE7EC7  # spawn key of the run-level (detector) random stream
+_COMMON_MODE_STREAM = 0xC0330  # per-frame common-mode offsets
 
 
 @dataclass
@@ -142,6 +143,12 @@ def build_detector_model(exp: Experiment, seed: int) -> DetectorModel:
     max_adu = float(spec.max_adu or max((p.max_adu or 0.0) for p in geom.panels) or 65535.0)
     gain = adu[np.maximum(geom.panel_map, 0)] * (1.0 + spec.gain_variation * rng.standard_normal(geom.slab_shape))
     gain = np.where(inside, np.maximum(gain, 0.0), 0.0)
+    if spec.edge_gain != 1.0:
+        edge = np.zeros(geom.slab_shape, bool)
+        for p in geom.panels:
+            edge[p.min_ss: p.max_ss + 1, [p.min_fs, p.max_fs]] = True
+            edge[[p.min_ss, p.max_ss], p.min_fs: p.max_fs + 1] = True
+        gain = np.where(edge, gain * spec.edge_gain, gain)
     pixel_class = np.where(inside, _CLASS_GOOD, _CLASS_DEAD).astype(np.uint8)
     flat_inside = np.flatnonzero(inside)
     n_dead = int(round(spec.dead_fraction * flat_inside.size))
@@ -159,7 +166,8 @@ def build_detector_model(exp: Experiment, seed: int) -> DetectorModel:
             s0 = p.min_ss + bh * int(rng.integers(0, 8))
             f0 = p.min_fs + bw * int(rng.integers(0, 8))
             pixel_class[s0 : s0 + bh, f0 : f0 + bw] = _CLASS_BAD_ASIC
-    mask = geom.bad_pixel_mask() & (pixel_class == _CLASS_GOOD) & ~shadow
+    flagged = (pixel_class == _CLASS_GOOD) | ((not spec.hot_masked) & (pixel_class == _CLASS_HOT))
+    mask = geom.bad_pixel_mask() & flagged & ~shadow
     a = geom._arrays()
     bounds = np.column_stack([a["min_fs"], a["min_fs"] + a["width"] - 1, a["min_ss"], a["min_ss"] + a["height"] - 1])
     return DetectorModel(
@@ -268,11 +276,25 @@ class Simulator:
         exp = self.experiment
         data = apply_noise(photons, det.gain_adu, det.pixel_class, exp.detector.read_noise_adu, 0.2 * det.max_adu,
                            det.max_adu, noise_key, exp.detector.adc_step_adu)
+        if exp.detector.common_mode_adu > 0:
+            self._add_common_mode(data, index)
         return Frame(
             data=data, mask=det.mask.copy(), geometry=det.geometry, photon_energy_ev=exp.beam.photon_energy_ev,
             clen_m=exp.detector.clen_m, event=f"//{int(index)}", truth=truth,
             meta={"experiment": exp.name, "seed": self.seed, "index": int(index)},
         )
+
+    def _add_common_mode(self, data: np.ndarray, index: int) -> None:
+        """Per-panel offsets of this frame (their own random stream, so runs without common
+        mode keep theirs), whole ADC steps, on good readout pixels only."""
+        spec = self.experiment.detector
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, int(index), _COMMON_MODE_STREAM]))
+        offsets = spec.common_mode_adu * rng.standard_normal(self.geometry.n_panels)
+        if spec.adc_step_adu:
+            offsets = np.rint(offsets / spec.adc_step_adu) * spec.adc_step_adu
+        pm = self.geometry.panel_map
+        live = (pm >= 0) & (self.detector.pixel_class != _CLASS_DEAD)
+        data[live] += offsets[pm[live]].astype(np.float32)
 
     def expected_photons(self, index: int) -> tuple[np.ndarray, FrameTruth]:
         """The noiseless expected photons per pixel of frame `index` (float32 slab) and its truth."""
