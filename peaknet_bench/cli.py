@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "peaknet_bench.models.commands",
     "peaknet_bench.train.commands",
     "peaknet_bench.engine.commands",
+    "peaknet_bench.simcompare.commands",
     "peaknet_bench.infer.commands",
     "peaknet_bench.evaluate.commands",
     "peaknet_bench.leaderboard.commands",
