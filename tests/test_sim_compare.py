@@ -22,6 +22,7 @@ REAL = Path(__file__).resolve().parents[2] / "shared" / "real"
 if not REAL.exists():
     REAL = Path("/work/shared/real")
 CSPAD = REAL / "cbf" / "idx-20130301060858401.cbf"
+PILATUS = REAL / "cbf" / "thau_3_2_0001.cbf.bz2"
 real = pytest.mark.skipif(not CSPAD.exists(), reason="shared/real (the real CSPAD still) not present")
 
 EXPERIMENT = "cspad-lysozyme"  # 2.3 Mpixel frames at ~0.05 s each: the fast real-format detector
@@ -79,6 +80,9 @@ def test_doubled_background_reads_as_twice_the_background():
         row = _row(result, key)
         assert 1.75 < row["ratio"] < 2.25, row
         assert row["verdict"].lstrip("! ").startswith("sim 2"), row
+    assert 1.3 < _row(result, "pixel_spread")["ratio"] < 1.6  # Poisson: ~sqrt(2)
+    gain = _row(result, "photon_transfer")  # the gain read off variance/mean does not move
+    assert gain["ratio"] == pytest.approx(1.0, abs=0.1) and 15 < gain["real"]["median"] < 30  # 25 ADU/photon
     assert _row(result, "spots_per_frame")["real"]["median"] <= 5  # blanks: (almost) nothing to find
 
 
@@ -93,8 +97,20 @@ def test_real_cspad_still_gives_finite_numbers_and_spots():
         assert math.isfinite(row["real"]["median"]) and math.isfinite(row["simulated"]["median"]), row
         assert row["ratio"] is not None and math.isfinite(row["ratio"]), row
     assert 0.3 < _row(result, "fwhm")["real"]["median"] < 5  # px
+    assert 2 < _row(result, "photon_transfer")["real"]["median"] < 15  # ADU/photon: far below 25 (docs/simulator.md)
     assert np.isfinite(np.asarray(r["profile"]["median"], float)).sum() >= 20  # of 40 |q| bins
     assert any("clen" in n for n in result["notes"])  # the real still sits at 0.130 m, the experiment at 0.125 m
+
+
+@pytest.mark.skipif(not PILATUS.exists(), reason="shared/real (the real Pilatus still) not present")
+def test_photon_counting_reads_one_adu_per_photon():
+    """Pilatus counts photons: variance = mean across |q| bins, on the real still and in the simulator."""
+    result = compare_real_and_simulated(PILATUS, "pilatus6m-thaumatin", CompareConfig(n_frames=1),
+                                        show_progress=False)
+    row = _row(result, "photon_transfer")
+    assert row["real"]["median"] == pytest.approx(1.0, abs=0.1)
+    assert row["simulated"]["median"] == pytest.approx(1.0, abs=0.1)
+    assert result["real"]["n_spots"] > 100
 
 
 def test_cli_writes_json_and_figure(tmp_path, capsys):

@@ -236,9 +236,11 @@ QUANTITIES: list[tuple[str, str, str, str]] = [
     ("background_middle", "background, middle |q| third", "ADU", "background.water_photons/diffuse_photons"),
     ("background_outer", "background, outer |q| third", "ADU", "background.diffuse_photons/diffuse_width"),
     ("pixel_spread", "pixel spread (p84-p16)/2", "ADU", "detector.read_noise_adu/common_mode_adu/adu_per_photon"),
+    ("photon_transfer", "ADU/photon from var/mean", "ADU", "detector.adu_per_photon (real: --real-adu-per-photon)"),
     ("pixel_p999", "pixel value p99.9", "ADU", "detector.hot_fraction, crystals.spot_photons"),
     ("spots_per_frame", "spots per frame", "", "crystals.spot_photons/size_um/fluence, run.hit_fraction"),
     ("spots_per_hit", f"spots per hit (>= {HIT_MIN_PEAKS})", "", "crystals.spot_photons/size_um/fluence"),
+    ("spot_q", "spot |q| = 1/d", "1/Å", "crystal.b_factor, beam.bandwidth, crystals.profile_radius"),
     ("fwhm", "spot FWHM (fit)", "px", "crystals.profile_radius, beam.divergence_urad, detector.psf_px"),
     ("aspect", "spot aspect (fit)", "", "-"),
     ("eta", "spot eta (fit)", "", "crystals.eta"),
@@ -272,7 +274,22 @@ def _frame_values(m: dict[str, Any], common: np.ndarray) -> dict[str, np.ndarray
                 else np.full(len(frames), np.nan)
         spread = 0.5 * (prof["p84"] - prof["p16"])
         out["pixel_spread"] = np.nanmedian(spread[:, common], axis=1) if common.any() else np.full(len(frames), np.nan)
+    out["photon_transfer"] = np.array([photon_transfer(m_, v_) for m_, v_ in
+                                       zip(prof["trimmed_mean"][:, common], prof["trimmed_var"][:, common])])
     return out
+
+
+def photon_transfer(mean: np.ndarray, var: np.ndarray, min_bins: int = 5) -> float:
+    """The slope of variance against mean over the |q| bins of one frame (ADU): the gain, ADU
+    per photon, where the background is Poisson photons (var = g·mean + read noise² + ...).
+    NaN with fewer than `min_bins` bins or too little range in the mean (< 10 % of its level).
+    Biased up where the background changes steeply across one bin (a sharp ring adds the
+    spread of means within the bin), and a little down by the p99 trim of discrete photons."""
+    ok = np.isfinite(mean) & np.isfinite(var)
+    m, v = mean[ok], var[ok]
+    if m.size < min_bins or np.ptp(m) < 0.1 * max(np.abs(m).max(), 1e-9):
+        return float("nan")
+    return float(np.polyfit(m, v, 1)[0])
 
 
 def _spot_values(m: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -281,6 +298,7 @@ def _spot_values(m: dict[str, Any]) -> dict[str, np.ndarray]:
     return {
         "fwhm": s["fwhm_px"][acc], "aspect": s["aspect"][acc], "eta": s["eta"][acc],
         "half_max_pixels": s["half_max_pixels"][acc], "peak_pixels": s["npix"], "intensity": s["intensity"],
+        "spot_q": s["q"],
         "intensity_photons": s["fit_photons"][acc],
     }
 
@@ -336,11 +354,15 @@ def _pixel_edges(pooled: np.ndarray, n_bins: int) -> np.ndarray:
     return np.linspace(lo, hi, n_bins + 1)
 
 
-def _histograms(real: dict[str, Any], sim: dict[str, Any], config: CompareConfig) -> dict[str, Any]:
+def _histograms(real: dict[str, Any], sim: dict[str, Any], edges: np.ndarray, config: CompareConfig) -> dict[str, Any]:
     out: dict[str, Any] = {}
     a, b = real["pixel_sample"], sim["pixel_sample"]
     out["pixel_adu"] = _histogram(a, b, _pixel_edges(np.concatenate([a, b]), config.hist_bins))
     sr, ss = _spot_values(real), _spot_values(sim)
+    spot_q = _histogram(sr["spot_q"], ss["spot_q"], edges)  # spots per frame in the profile's |q| bins
+    for name, m in (("real", real), ("simulated", sim)):
+        spot_q[name]["per_frame"] = spot_q[name]["counts"] / len(m["frames"])
+    out["spot_q"] = spot_q
     for key, n, log in (("fwhm", 40, False), ("aspect", 30, False), ("intensity", 40, True),
                         ("intensity_photons", 40, True), ("eta", 20, False)):
         pooled = np.concatenate([sr[key], ss[key]])
@@ -385,7 +407,7 @@ def _assemble(real: dict[str, Any], sim: dict[str, Any], edges: np.ndarray, conf
     return {
         "q_edges": edges, "q_centres": centres, "common_bins": common,
         "real": _set_summary(real), "simulated": _set_summary(sim),
-        "histograms": _histograms(real, sim, config), "summary": rows,
+        "histograms": _histograms(real, sim, edges, config), "summary": rows,
     }
 
 
@@ -394,8 +416,8 @@ def notes(result: dict[str, Any]) -> list[str]:
     r, s = result["real"], result["simulated"]
     out = []
     if abs(math.log(s["clen_m"] / r["clen_m"])) > 0.02:
-        out.append(f"detector.clen_m: real {r['clen_m']:.3f} m, sim {s['clen_m']:.3f} m (background per pixel "
-                   f"scales ~ 1/clen^2, spot widths in px ~ clen; profiles are compared in |q|)")
+        out.append(f"detector.clen_m: real {r['clen_m']:.3f} m, sim {s['clen_m']:.3f} m (spot widths in px and the "
+                   f"resolution reached scale with it; background profiles are compared in |q|)")
     if abs(math.log(s["photon_energy_ev"] / r["photon_energy_ev"])) > 0.01:
         out.append(f"beam.photon_energy_ev: real {r['photon_energy_ev']:.0f} eV, sim {s['photon_energy_ev']:.0f} eV")
     if r["gain"]["source"].startswith("assumed"):

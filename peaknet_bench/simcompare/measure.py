@@ -4,13 +4,13 @@ A `FrameSetMeasurement` takes frames one at a time (`add`) and keeps small per-f
 summaries, never the frames themselves:
 
 * the radial background profile: per |q| bin (common bin edges for both sets) the median,
-  16th and 84th percentiles and the trimmed mean (pixels at or below the bin's 99th
-  percentile: no spots, no hot pixels) of the good pixels (mask & finite), per frame;
+  16th and 84th percentiles and the trimmed mean and variance (pixels at or below the bin's
+  99th percentile: no spots, no hot pixels) of the good pixels (mask & finite), per frame;
 * whole-frame pixel statistics and a fixed-size random sample of good pixel values (for a
   pixel-value histogram on edges common to both sets, drawn from a seeded generator);
 * the spots of a peak finder (any `PeakFinder`: the command uses the registered finder of
   `--method`, peakfinder8 by default) with the finder's intensity, pixel count and SNR,
-  and a fit window around each spot (`engine.profile.extract_windows`, data divided by the
+  the spot's |q| (1/d), and a fit window around each spot (`engine.profile.extract_windows`, data divided by the
   set's ADU per photon so that the fit's weights are Poisson weights).
 
 `finish()` fits all windows with the data engine's pseudo-Voigt fitter
@@ -75,6 +75,7 @@ class _RadialBins:
     """Pixels of one |q| map sorted by bin once, so that a frame's per-bin values are one gather."""
 
     def __init__(self, q: np.ndarray, edges: np.ndarray) -> None:
+        self.q = q
         flat = q.ravel()
         index = np.searchsorted(edges, flat, side="right") - 1  # NaN sorts past the last edge
         inside = (index >= 0) & (index < len(edges) - 1) & np.isfinite(flat)
@@ -87,7 +88,7 @@ class _RadialBins:
         values = data.ravel()[self.pixels]
         ok = good.ravel()[self.pixels] & np.isfinite(values)
         n_bins = len(self.bounds) - 1
-        out = {k: np.full(n_bins, np.nan) for k in ("p16", "median", "p84", "p99", "trimmed_mean")}
+        out = {k: np.full(n_bins, np.nan) for k in ("p16", "median", "p84", "p99", "trimmed_mean", "trimmed_var")}
         out["n_pixels"] = np.zeros(n_bins, np.int64)
         for b in range(n_bins):
             lo, hi = self.bounds[b], self.bounds[b + 1]
@@ -97,7 +98,8 @@ class _RadialBins:
                 continue
             p16, p50, p84, p99 = np.percentile(v, PROFILE_PERCENTILES)
             out["p16"][b], out["median"][b], out["p84"][b], out["p99"][b] = p16, p50, p84, p99
-            out["trimmed_mean"][b] = v[v <= p99].mean()
+            kept = v[v <= p99]
+            out["trimmed_mean"][b], out["trimmed_var"][b] = kept.mean(), kept.var()
         return out
 
 
@@ -206,8 +208,11 @@ class FrameSetMeasurement:
         self.samples.append(values[self.rng.choice(values.size, take, replace=False)] if take < values.size else values)
         peaks = _with_panels(self.finder.find(frame), frame.geometry)
         n = len(peaks)
+        q = self.binner.bins_for(frame).q
+        ss = np.clip(np.rint(peaks.ss).astype(np.int64), 0, q.shape[0] - 1)
+        fs = np.clip(np.rint(peaks.fs).astype(np.int64), 0, q.shape[1] - 1)
         self.peaks.append({
-            "frame": np.full(n, i, np.int64), "intensity": peaks.intensity,
+            "frame": np.full(n, i, np.int64), "q": q[ss, fs].astype(np.float64), "intensity": peaks.intensity,
             "npix": peaks.npix if peaks.npix is not None else np.full(n, np.nan),
             "snr": peaks.snr if peaks.snr is not None else np.full(n, np.nan),
             "max_intensity": peaks.max_intensity if peaks.max_intensity is not None else np.full(n, np.nan),
