@@ -80,7 +80,7 @@ def test_doubled_background_reads_as_twice_the_background():
         row = _row(result, key)
         assert 1.75 < row["ratio"] < 2.25, row
         assert row["verdict"].lstrip("! ").startswith("sim 2"), row
-    assert 1.3 < _row(result, "pixel_spread")["ratio"] < 1.6  # Poisson: ~sqrt(2)
+    assert 1.05 < _row(result, "pixel_spread")["ratio"] < 1.6  # Poisson: at most ~sqrt(2), read noise dilutes it
     gain = _row(result, "photon_transfer")  # the gain read off variance/mean does not move
     assert gain["ratio"] == pytest.approx(1.0, abs=0.1) and 15 < gain["real"]["median"] < 30  # 25 ADU/photon
     assert _row(result, "spots_per_frame")["real"]["median"] <= 5  # blanks: (almost) nothing to find
