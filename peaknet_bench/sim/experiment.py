@@ -175,6 +175,10 @@ class CrystalPopulation:
     # Non-isomorphism: each crystal's free cell lengths (tied ones together, so the lattice
     # symmetry holds) are the target's × (1 + N(0, cell_sigma²)); the actual cell is in the truth.
     cell_sigma: float = 0.0
+    # Spot elongation along the slab's slow-scan axis (width_ss / width_fs, area kept), drawn
+    # per crystal: real spots are often streaks (bandwidth, mosaic anisotropy, a tilted
+    # sensor) rather than round; a spread here randomises the shapes a model learns.
+    spot_aspect: LogNormal = field(default_factory=lambda: LogNormal(1.0, 0.0))
 
     def validate(self, check: _Check) -> None:
         check.positive(self, "spot_photons", "gamma_ratio")
@@ -234,7 +238,8 @@ class TruthSpec:
         check(0 < self.label_fraction < 1, "label_fraction", "a fraction in (0, 1)", self.label_fraction)
 
 
-_LATER_FIELDS = (("crystals", "cell_sigma", 0.0), ("detector", "common_mode_adu", 0.0),
+_LATER_FIELDS = (("crystals", "cell_sigma", 0.0), ("crystals", "spot_aspect", {"median": 1.0, "sigma_log": 0.0}),
+                 ("detector", "common_mode_adu", 0.0),
                  ("detector", "edge_gain", 1.0), ("detector", "hot_masked", True))
 
 
@@ -319,7 +324,7 @@ class Experiment:
         """Field checks, then the physics: the cell is real and the detector can see reflections."""
         for name in ("detector", "beam", "crystal", "crystals", "run", "background", "truth"):
             getattr(self, name).validate(_Check(self.source, f"{name}."))
-        for name in ("size_um", "profile_radius", "fluence"):
+        for name in ("size_um", "profile_radius", "fluence", "spot_aspect"):
             getattr(self.crystals, name).validate(_Check(self.source, f"crystals.{name}."))
         cell = self.unit_cell()
         geom = self.geometry()

@@ -249,7 +249,7 @@ def _cauchy_cdf2(x, y, g):
 
 
 @nb.njit(cache=True)
-def _spot_kernel(image, weight, label, fs, ss, photons, sigma, gamma, eta, half, lo_fs, hi_fs, lo_ss, hi_ss,
+def _spot_kernel(image, weight, label, fs, ss, photons, sigma, gamma, eta, aspect, half, lo_fs, hi_fs, lo_ss, hi_ss,
                  write, labelled, label_fraction, peak_out, core_sum_out, core_n_out):
     n = fs.size
     sq2 = math.sqrt(2.0)
@@ -258,21 +258,27 @@ def _spot_kernel(image, weight, label, fs, ss, photons, sigma, gamma, eta, half,
         c_fs = int(math.floor(fs[s] + 0.5))
         c_ss = int(math.floor(ss[s] + 0.5))
         w = 2 * k + 1
+        # Elongation along ss (aspect = width_ss / width_fs, the area kept): sx = sy = 1 for
+        # round spots, where every operation below gives the bits it gave before.
+        root = math.sqrt(aspect[s])
+        sx = 1.0 / root
+        sy = root
         # Pixel-integrated Gaussian marginals (separable) for this window.
         gx = np.empty(w)
         gy = np.empty(w)
         for j in range(w):
-            x0 = (c_fs - k + j - 0.5 - fs[s]) / (sq2 * sigma[s])
-            gx[j] = 0.5 * (math.erf(x0 + 1.0 / (sq2 * sigma[s])) - math.erf(x0))
-            y0 = (c_ss - k + j - 0.5 - ss[s]) / (sq2 * sigma[s])
-            gy[j] = 0.5 * (math.erf(y0 + 1.0 / (sq2 * sigma[s])) - math.erf(y0))
-        # 2-D Cauchy CDF at the window's pixel corners: each pixel is a 4-corner difference.
+            x0 = (c_fs - k + j - 0.5 - fs[s]) / (sq2 * (sigma[s] * sx))
+            gx[j] = 0.5 * (math.erf(x0 + 1.0 / (sq2 * (sigma[s] * sx))) - math.erf(x0))
+            y0 = (c_ss - k + j - 0.5 - ss[s]) / (sq2 * (sigma[s] * sy))
+            gy[j] = 0.5 * (math.erf(y0 + 1.0 / (sq2 * (sigma[s] * sy))) - math.erf(y0))
+        # 2-D Cauchy CDF at the window's pixel corners: each pixel is a 4-corner difference
+        # (of the scaled coordinates for an elongated spot).
         g = gamma[s]
         cdf = np.empty((w + 1, w + 1))
         for a in range(w + 1):
-            yy = c_ss - k + a - 0.5 - ss[s]
+            yy = (c_ss - k + a - 0.5 - ss[s]) / sy
             for b in range(w + 1):
-                xx = c_fs - k + b - 0.5 - fs[s]
+                xx = (c_fs - k + b - 0.5 - fs[s]) / sx
                 cdf[a, b] = _cauchy_cdf2(xx, yy, g)
         # Normalise over the whole window, then drop pixels beyond the spot's panel: photons
         # that fall into a gap are lost, as on a real detector.
@@ -319,6 +325,9 @@ def _spot_kernel(image, weight, label, fs, ss, photons, sigma, gamma, eta, half,
         core_n_out[s] = count
 
 
+SPOT_FIELDS = ("fs", "ss", "photons", "sigma_px", "gamma_px", "eta", "panel_bounds", "aspect")
+
+
 @dataclass
 class Spots:
     """Spots to draw: slab position, photons and pseudo-Voigt shape, each on its own panel."""
@@ -330,6 +339,11 @@ class Spots:
     gamma_px: np.ndarray  # Lorentzian half-width (pixels)
     eta: np.ndarray  # Lorentzian fraction
     panel_bounds: np.ndarray  # (n, 4): min_fs, max_fs, min_ss, max_ss of each spot's panel
+    aspect: np.ndarray | None = None  # width along ss / width along fs (None: round spots)
+
+    def __post_init__(self) -> None:
+        if self.aspect is None:
+            self.aspect = np.ones(np.shape(self.fs))
 
     def __len__(self) -> int:
         return int(np.size(self.fs))
@@ -350,12 +364,14 @@ def _run_spots(spots: Spots, image, weight, label, write: bool, labelled, label_
     stats = SpotStats(np.zeros(n), np.zeros(n), np.zeros(n, np.int64))
     if n == 0:
         return stats
-    half = np.clip(np.ceil(np.maximum(4.0 * spots.sigma_px, 5.0 * spots.gamma_px)), 2, max_half_width).astype(np.int64)
+    stretch = np.sqrt(np.maximum(spots.aspect, 1.0 / spots.aspect))  # the longer axis
+    half = np.clip(np.ceil(np.maximum(4.0 * spots.sigma_px, 5.0 * spots.gamma_px) * stretch), 2,
+                   max_half_width).astype(np.int64)
     b = np.asarray(spots.panel_bounds, dtype=np.int64).reshape(n, 4)
     f64 = lambda x: np.ascontiguousarray(x, dtype=np.float64)  # noqa: E731
     _spot_kernel(
         image, weight, label, f64(spots.fs), f64(spots.ss), f64(spots.photons), f64(spots.sigma_px),
-        f64(spots.gamma_px), f64(spots.eta), half, b[:, 0].copy(), b[:, 1].copy(), b[:, 2].copy(), b[:, 3].copy(),
+        f64(spots.gamma_px), f64(spots.eta), f64(spots.aspect), half, b[:, 0].copy(), b[:, 1].copy(), b[:, 2].copy(), b[:, 3].copy(),
         write, np.ascontiguousarray(labelled, dtype=np.bool_), float(label_fraction),
         stats.peak, stats.core_photons, stats.core_pixels,
     )

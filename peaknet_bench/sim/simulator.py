@@ -28,8 +28,8 @@ import numpy as np
 
 from peaknet_bench.crystal import Crystal, PredictionConfig, UnitCell, predict_reflections, random_rotation
 from peaknet_bench.frame import Frame, PeakList
-from peaknet_bench.sim.experiment import Experiment
-from peaknet_bench.sim.render import Spots, apply_noise, label_spots, render_spots
+from peaknet_bench.sim.experiment import Experiment, LogNormal
+from peaknet_bench.sim.render import SPOT_FIELDS, Spots, apply_noise, label_spots, render_spots
 from peaknet_bench.sim.structure import StructureFactors
 from peaknet_bench.util import detmath as dm
 
@@ -237,12 +237,18 @@ class Simulator:
         cell = self.cell
         if pop.cell_sigma > 0:  # drawn last, and only then: runs without it keep their random stream
             cell = varied_cell(self.cell, rng, pop.cell_sigma)
+        aspect = None
+        if pop.spot_aspect != LogNormal(1.0):  # likewise after everything else, and only then
+            aspect = float(pop.spot_aspect.sample(rng))
         # A* of the crystal's own cell; crystal.cell stays the target (symmetry, absences)
         crystal = Crystal(astar=Crystal.from_cell(cell, rotation).astar, cell=self.cell)
         # Finite domain size adds ~1/size to the reciprocal-space extent of each lattice point.
         profile_radius = math.hypot(mosaic, 1.0 / (size * 1e4))
         scale = pop.spot_photons * pulse * fluence * (size / pop.size_um.median) ** 3
-        return crystal, {"size_um": size, "profile_radius": profile_radius, "fluence": fluence, "scale": scale}
+        info = {"size_um": size, "profile_radius": profile_radius, "fluence": fluence, "scale": scale}
+        if aspect is not None:
+            info["spot_aspect"] = aspect
+        return crystal, info
 
     def _reflections(self, crystal: Crystal, info: dict[str, float]) -> tuple[PeakList, np.ndarray, Spots]:
         exp = self.experiment
@@ -266,7 +272,7 @@ class Simulator:
         gamma_px = pop.gamma_ratio * sigma_px * math.sqrt(2.0 * math.log(2.0))
         refl.intensity = photons
         spots = Spots(refl.fs, refl.ss, photons, sigma_px, gamma_px, np.full(len(refl), pop.eta),
-                      det.panel_bounds[refl.panel])
+                      det.panel_bounds[refl.panel], np.full(len(refl), info.get("spot_aspect", 1.0)))
         return refl, q, spots
 
     def frame(self, index: int) -> Frame:
@@ -324,7 +330,7 @@ class Simulator:
         lattice = np.concatenate([np.full(len(r), i, np.int32) for i, r in enumerate(lists)]) if lists else np.zeros(0, np.int32)
         q = np.concatenate(qs) if qs else np.zeros((0, 3))
         spots = Spots(*[np.concatenate([getattr(s, f) for s in spot_sets]) if spot_sets else np.zeros((0, 4) if f == "panel_bounds" else 0)
-                        for f in ("fs", "ss", "photons", "sigma_px", "gamma_px", "eta", "panel_bounds")])
+                        for f in SPOT_FIELDS])
         # Render background and spots (shadowed by the beamstop); the spots' noiseless
         # statistics and the local background then decide which reflections are found-able.
         truth_spec = exp.truth
@@ -351,7 +357,7 @@ class Simulator:
 
 
 def _subset_spots(spots: Spots, keep: np.ndarray) -> Spots:
-    return Spots(*[getattr(spots, f)[keep] for f in ("fs", "ss", "photons", "sigma_px", "gamma_px", "eta", "panel_bounds")])
+    return Spots(*[getattr(spots, f)[keep] for f in SPOT_FIELDS])
 
 
 def _empty_reflections() -> PeakList:
