@@ -47,40 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
-    for old, (noun, verb) in (("train", ("model", "train")), ("distill", ("model", "distill"))):
-        _adopt_bare_verb(sub, old, noun, verb)
     return parser
-
-
-def _adopt_bare_verb(sub: argparse._SubParsersAction, old: str, noun: str, verb: str) -> None:
-    """Offer a bare verb that a module still registers at the top (train/commands.py: `train`,
-    `distill`) as `<noun> <verb>`, with the same options and handler; the old spelling goes on
-    working through DEPRECATED_COMMANDS."""
-    from peaknet_bench.util.cli import verbs
-
-    legacy = sub.choices.pop(old, None)
-    if legacy is None:
-        return
-    entry = next(a for a in sub._choices_actions if a.dest == old)
-    sub._choices_actions.remove(entry)
-    child = verbs(sub, noun, help="").add_parser(verb, parents=[legacy], add_help=False, help=entry.help,
-                                                 description=legacy.description)
-    _respell(child, "--out", ("-o", "--output"))
-
-
-def _respell(parser: argparse.ArgumentParser, old: str, new: tuple[str, ...]) -> None:
-    """Give the option `old` the vocabulary's spelling `new`; `old` stays as a deprecated alias."""
-    from peaknet_bench.util.cli import deprecated_alias
-
-    action = parser._option_string_actions.get(old)
-    if action is None:
-        return
-    for flag in action.option_strings:
-        del parser._option_string_actions[flag]
-    action.option_strings = list(new)
-    for flag in new:
-        parser._option_string_actions[flag] = action
-    deprecated_alias(parser, action, old)
 
 
 def _nouns(parser: argparse.ArgumentParser) -> dict[str, set[str]]:

@@ -15,7 +15,7 @@ import torch
 from scipy import ndimage
 
 from peaknet_bench.models.peaknet import count_parameters, load_model
-from peaknet_bench.models.reference import CropConfig, SimulatedCrops, crop_origins, preprocess_frame
+from peaknet_bench.train.crops import crop_origins, prepare_frame
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "baselines" / "models"
 STUDENT = MODELS_DIR / "ref-student.safetensors"
@@ -30,7 +30,7 @@ MATCH_RADIUS_PX = 3.0
 
 
 @pytest.fixture(scope="module")
-def held_out_crop() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def held_out_frame():
     from peaknet_bench.data.canvas import CanvasPlan
     from peaknet_bench.geometry import Assembler
     from peaknet_bench.sim import Simulator, load_experiment
@@ -42,7 +42,14 @@ def held_out_crop() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             break
     else:
         pytest.fail("no hit with 100 found-able reflections in the first 20 frames of seed 0")
-    image, label, mask = preprocess_frame(frame, CanvasPlan.build(Assembler(frame.geometry)))
+    return frame, CanvasPlan.build(Assembler(frame.geometry))
+
+
+def held_out_crop(frame_and_plan, model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 256² crop of the held-out frame, normalised as `model` was trained (its input_norm)."""
+    frame, plan = frame_and_plan
+    image, label, mask = prepare_frame(frame.data, frame.mask, frame.truth.label_mask.astype(np.uint8),
+                                       frame.geometry, plan, model.config.input_norm)
     (r, c), = crop_origins(label, 1, 256, 1.0, np.random.default_rng(0))
     sl = (slice(r, r + 256), slice(c, c + 256))
     assert label[sl].sum() > 20, "the crop should hold several labelled peaks"
@@ -85,9 +92,9 @@ def _centroids(mask: np.ndarray) -> np.ndarray:
     return np.array(ndimage.center_of_mass(mask, labels, range(1, n + 1))).reshape(-1, 2)
 
 
-def test_student_finds_peaks_on_held_out_crop(held_out_crop) -> None:
-    image, label, mask = held_out_crop
+def test_student_finds_peaks_on_held_out_crop(held_out_frame) -> None:
     model = load_model(STUDENT)
+    image, label, mask = held_out_crop(held_out_frame, model)
     with torch.no_grad():
         logits = model(torch.from_numpy(image)[None, None])
     pred = (logits[0, 1] > logits[0, 0]).numpy() & mask
@@ -101,42 +108,15 @@ def test_student_finds_peaks_on_held_out_crop(held_out_crop) -> None:
     assert peak_f1 > MIN_PEAK_F1, f"peak F1 {peak_f1:.3f} ({len(p_c)} found, {len(t_c)} true, {n} matched)"
 
 
-def test_untrained_student_fails_the_same_check(held_out_crop) -> None:
+def test_untrained_student_fails_the_same_check(held_out_frame) -> None:
     """The F1 check above is not vacuous: random weights of the same model do not pass it."""
     from peaknet_bench.models.peaknet import build_model
 
-    image, label, mask = held_out_crop
     torch.manual_seed(0)
-    model = build_model("ref-student").eval()
+    model = build_model(load_model(STUDENT).config).eval()
+    image, label, mask = held_out_crop(held_out_frame, model)
     with torch.no_grad():
         logits = model(torch.from_numpy(image)[None, None])
     pred = (logits[0, 1] > logits[0, 0]).numpy() & mask
     tp = int((pred & label & mask).sum())
     assert 2 * tp / max(int(pred.sum()) + int((label & mask).sum()), 1) < MIN_PIXEL_F1
-
-
-def test_crop_origins_are_seeded_inside_and_on_peaks() -> None:
-    label = np.zeros((300, 200), np.uint8)
-    label[150, 20] = label[10, 190] = 1
-    a = crop_origins(label, 40, 64, 0.5, np.random.default_rng([3, 1]))
-    assert np.array_equal(a, crop_origins(label, 40, 64, 0.5, np.random.default_rng([3, 1])))
-    assert (a >= 0).all() and (a[:, 0] <= 300 - 64).all() and (a[:, 1] <= 200 - 64).all()
-    covers = [((r <= 150 < r + 64) and (c <= 20 < c + 64)) or ((r <= 10 < r + 64) and (c <= 190 < c + 64))
-              for r, c in a[:20]]
-    assert all(covers)  # the peak-centred share contains its label pixel (jitter <= crop/4)
-
-
-def test_simulated_crops_consistent_and_cached(tmp_path) -> None:
-    """Crops carry z-scored images with labels only on good pixels; the on-disk cache gives
-    the same arrays back (a teacher run and its distillation share them)."""
-    cfg = CropConfig(experiments=("rayonix-orthorhombic",), frames_per_experiment=1, seed=5, crop=64,
-                     crops_per_frame=3, peak_fraction=0.5)
-    a = SimulatedCrops(cfg, cache_dir=str(tmp_path))
-    b = SimulatedCrops(cfg, cache_dir=str(tmp_path))  # loaded from the cache
-    assert len(list(tmp_path.glob("*.npz"))) == 1
-    assert len(a) == 3 and a.sources == b.sources
-    item = a[1]
-    assert item["image"].shape == (1, 64, 64) and item["label"].shape == (64, 64) and item["mask"].dtype == torch.bool
-    assert torch.equal(item["image"], b[1]["image"]) and torch.equal(item["label"], b[1]["label"])
-    assert not item["label"][~item["mask"]].any()  # labels only on good pixels
-    assert (item["image"][0][~item["mask"]] == 0).all()  # bad pixels are the z-scored mean

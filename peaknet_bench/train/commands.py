@@ -6,27 +6,30 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a PeakNet model from a YAML/JSON training config")
+    from peaknet_bench.util.cli import add_json, add_output, verbs
+
+    model = verbs(sub, "model", help="the PeakNet model zoo: list, inspect, export to ONNX, train, distil")
+    p = model.add_parser("train", help="train a PeakNet model from a YAML/JSON training config")
     p.add_argument("config", help="training config (.yaml or .json; keys of TrainConfig, see docs/models.md)")
-    p.add_argument("--out", default=None, help="output directory (default: the config's out_dir)")
+    add_output(p, None, "output directory (default: the config's out_dir)", "--out")
     p.add_argument("--steps", type=int, default=None, help="override the number of optimiser steps")
-    p.add_argument("--no-resume", action="store_true", help="start fresh even if out_dir has a checkpoint")
+    p.add_argument("--no-resume", action="store_true", help="start fresh even if the output has a checkpoint")
     p.add_argument("--nproc", type=int, default=1,
                    help="processes on this machine; >1 relaunches under torchrun (DDP/FSDP; default 1)")
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_json(p)
     p.set_defaults(handler=run_train)
 
-    p = sub.add_parser("distill", help="distil a student from a teacher checkpoint (cached teacher logits)")
+    p = model.add_parser("distill", help="distil a student from a teacher checkpoint (cached teacher logits)")
     p.add_argument("--teacher", required=True, help="teacher weights (.safetensors) or checkpoint directory")
-    p.add_argument("--student", default="cpu-student", help="student model name or config file (default cpu-student)")
+    p.add_argument("--student", default="cpu-student", help="student model name or config file (default: cpu-student)")
     p.add_argument("--config", default=None,
                    help="training config (.yaml/.json) for data, steps, lr...; the model comes from --student")
-    p.add_argument("--out", default="runs/distill", help="output directory (default runs/distill)")
-    p.add_argument("--cache", default=None, help="teacher-logit Zarr cache (default OUT/teacher_logits.zarr)")
+    add_output(p, None, "output directory (default: the config's out_dir, else runs/distill)", "--out")
+    p.add_argument("--cache", default=None, help="teacher-logit Zarr cache (default: OUTPUT/teacher_logits.zarr)")
     p.add_argument("--rebuild-cache", action="store_true", help="recompute the teacher logits even if cached")
     p.add_argument("--steps", type=int, default=None, help="override the number of optimiser steps")
-    p.add_argument("--no-resume", action="store_true", help="start fresh even if OUT has a checkpoint")
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--no-resume", action="store_true", help="start fresh even if the output has a checkpoint")
+    add_json(p)
     p.set_defaults(handler=run_distill)
 
 
@@ -55,11 +58,11 @@ def _summary(result: dict, human_head: str) -> tuple[dict, str]:
 def _load_cfg(path: str | None, args: argparse.Namespace):
     from peaknet_bench.train.trainer import TrainConfig
 
-    cfg = TrainConfig.load(path) if path else TrainConfig()
+    cfg = TrainConfig.load(path) if path else TrainConfig(out_dir="runs/distill")
     if args.steps is not None:
         cfg.steps = args.steps
-    if getattr(args, "out", None):
-        cfg.out_dir = args.out
+    if args.output:
+        cfg.out_dir = args.output
     return cfg
 
 
@@ -70,7 +73,7 @@ def run_train(args: argparse.Namespace) -> int:
     from peaknet_bench.util.output import emit
 
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
-        tail = ["train", args.config] + (["--out", args.out] if args.out else []) + \
+        tail = ["model", "train", args.config] + (["--output", args.output] if args.output else []) + \
             (["--steps", str(args.steps)] if args.steps is not None else []) + \
             (["--no-resume"] if args.no_resume else []) + (["--json"] if args.json else [])
         return _relaunch(args, tail)

@@ -175,6 +175,18 @@ def lr_factor(step: int, warmup: int, total: int, floor: float) -> float:
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def check_input_norm(model: nn.Module, dataset: Any, where: str) -> None:
+    """A model must train on inputs normalised as it will see them at inference: refuse a
+    dataset whose declared `input_norm` differs from the model config's."""
+    base = getattr(dataset, "base", getattr(dataset, "dataset", dataset))  # through cache and subset wrappers
+    norm = getattr(base, "input_norm", None)
+    cfg = getattr(model, "config", None)
+    if norm is None or cfg is None or norm == cfg.input_norm:
+        return
+    raise InputError(None, where, f"the data are normalised as {norm} but the model {cfg.name!r} expects "
+                                  f"{cfg.input_norm}; set the data's input_norm to the model's")
+
+
 class _LrLambda:
     """Picklable schedule callable (so LambdaLR can sit in a checkpoint)."""
 
@@ -334,6 +346,8 @@ class Trainer:
             train_ds = TeacherCacheDataset(train_ds, cfg.teacher_cache)
         self.train_ds = train_ds
         self.val_ds = val_dataset if val_dataset is not None else (cfg.val_data.build() if cfg.val_data else None)
+        for name, ds in (("train_data", train_ds), ("val_data", self.val_ds)):
+            check_input_norm(self.raw_model, ds, name)
         self.stream = DataStream(train_ds, cfg.batch_size, cfg.seed, self.env.rank, self.env.world, cfg.num_workers)
         self.step = 0
 
