@@ -58,7 +58,9 @@ def test_q_on_tilted_panel_with_coffset():
     np.testing.assert_allclose(g.lab_position_m(np.array([7.25]), np.array([3.5]))[0], pos, rtol=1e-12)
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
+# Presets on a pixel grid; `cspad` carries a real metrology (small rotations: a few pixels
+# collide, as test_facility_file_hidden_pixels_are_the_only_losses checks for such a file).
+@pytest.mark.parametrize("name", sorted(set(PRESETS) - {"cspad"}))
 def test_assemble_disassemble_identity_presets(name, rng):
     g = preset(name)
     asm = Assembler(g)
@@ -94,8 +96,10 @@ def test_assemble_gather_fallback_identity(rng):
     np.testing.assert_array_equal(out[1], asm.assemble(stack[1]))
 
 
-def test_facility_file_hidden_pixels_are_the_only_losses(rng):
-    g = load_geometry(str(DATA / "cspad_cxi.geom"))  # 0.15° rotations: a few pixels collide
+@pytest.mark.parametrize("source", ["file", "preset"])
+def test_facility_file_hidden_pixels_are_the_only_losses(rng, source):
+    # 0.15° rotations: a few pixels collide
+    g = load_geometry(str(DATA / "cspad_cxi.geom")) if source == "file" else preset("cspad")
     asm = Assembler(g)
     slab = rng.random(g.slab_shape)
     back = asm.disassemble(asm.assemble(slab))
