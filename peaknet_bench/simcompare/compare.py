@@ -242,7 +242,7 @@ QUANTITIES: list[tuple[str, str, str, str]] = [
     ("spots_per_hit", f"spots per hit (>= {HIT_MIN_PEAKS})", "", "crystals.spot_photons/size_um/fluence"),
     ("spot_q", "spot |q| = 1/d", "1/Å", "crystal.b_factor, beam.bandwidth, crystals.profile_radius"),
     ("fwhm", "spot FWHM (fit)", "px", "crystals.profile_radius, beam.divergence_urad, detector.psf_px"),
-    ("aspect", "spot aspect (fit)", "", "-"),
+    ("aspect", "spot aspect (fit)", "", "crystals.spot_aspect"),
     ("eta", "spot eta (fit)", "", "crystals.eta"),
     ("half_max_pixels", "spot half-max pixels (fit)", "px", "crystals.profile_radius, detector.psf_px"),
     ("peak_pixels", "spot pixels (finder)", "px", "crystals.spot_photons"),
