@@ -394,6 +394,8 @@ def dataset_card(recipe: Recipe, summary: dict[str, Any], manifest: dict[str, An
     limitations = "\n".join(f"* {x}" for x in recipe.known_limitations) or "* none recorded"
     predictions = ("the reflections predicted from the true crystal orientations"
                    if recipe.engine.get("predictions", "truth") == "truth" else "the built-in indexer's predictions")
+    finder = {"pf8": "peakfinder8", "dispersion": "the dispersion finder, DIALS' strong spots"}.get(
+        recipe.engine.get("finder", "pf8"), recipe.engine.get("finder"))
     return f"""---
 {yaml.safe_dump(header, sort_keys=False, allow_unicode=True).rstrip()}
 ---
@@ -424,7 +426,7 @@ bitshuffle; one-byte labels and masks without a shuffle); `frames.csv` indexes e
 
 Built with peaknet-bench {manifest['package_version']} from `recipe.yaml`: the simulator
 renders each experiment's frames with ground truth, the data engine finds peaks
-(peakfinder8), compares them with {predictions} (PeakDiff), curates frames
+({finder}; overrides per experiment below), compares them with {predictions} (PeakDiff), curates frames
 ({summary['selected_frames']} of {summary['n_frames']} selected), fits pseudo-Voigt profiles and
 writes the label masks. Rebuild and check the checksums:
 

@@ -1,7 +1,8 @@
 """The default record source of `build_dataset`: simulator -> peakfinder8 -> data engine.
 
 For each experiment of a recipe, frames come from `peaknet_bench.sim.Simulator` (seeded by
-the experiment entry), peaks from peakfinder8, predictions from the true crystal
+the experiment entry), peaks from the classic finder (`engine.finder`: peakfinder8 or
+the dispersion finder), predictions from the true crystal
 orientations (the simulator's reflection list, made by the same prediction code the
 indexer uses) or from the built-in indexer, and labels, PeakDiff statistics, curation and
 pseudo-Voigt fits from `peaknet_bench.engine.run.process_batch`. The store keeps the
@@ -20,7 +21,7 @@ import numpy as np
 
 from peaknet_bench.data.manifest import ExperimentEntry, Recipe
 from peaknet_bench.data.store import CrystalTable, FrameRecord, ImageEncoding
-from peaknet_bench.engine.settings import engine_config
+from peaknet_bench.engine.settings import engine_config, label_finder
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import PeakList
 
@@ -49,11 +50,11 @@ def _detector_group(experiment) -> str:
 def simulated_records(recipe: Recipe, entry: ExperimentEntry, splits: list[str]) -> Iterator[tuple[str, Any, FrameRecord]]:
     """(detector group, geometry, record) for every frame of one recipe experiment."""
     from peaknet_bench.engine.run import process_batch
-    from peaknet_bench.peakfind import Peakfinder8
+    from peaknet_bench.peakfind import build_finder
     from peaknet_bench.sim import Simulator, load_experiment
 
     settings = entry.engine_settings(recipe.engine)
-    config, pf8_params = engine_config(settings)
+    config, _ = engine_config(settings)
     mode = settings.get("predictions", "truth")
     if mode not in ("truth", "indexer"):
         raise InputError("recipe.yaml", "engine.predictions", f"expected 'truth' or 'indexer', got {mode!r}")
@@ -62,7 +63,7 @@ def simulated_records(recipe: Recipe, entry: ExperimentEntry, splits: list[str])
     sim = Simulator(experiment, seed=entry.seed)
     geometry = sim.geometry
     detector = _detector_group(experiment)
-    finder = Peakfinder8(pf8_params, geometry)
+    finder = build_finder(label_finder(settings), geometry)
     max_adu = sim.detector.max_adu  # the readout saturates at ±max_adu
     encoding = ImageEncoding.for_range(experiment.detector.adc_step_adu, -max_adu, max_adu)
     indexer = None

@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     deprecated_alias(r, finder["min_snr"], "--pf8-min-snr")
     r.add_argument("--device", default="cpu", help="torch device for a model --method (default: cpu)")
     r.add_argument("--config", default=None, metavar="ENGINE.yaml",
-                   help="engine settings (YAML/JSON: peakfinder8, peakdiff, curation, fit, fit_peaks, photon_scale; "
+                   help="engine settings (YAML/JSON: peakfinder8, dispersion, peakdiff, curation, fit, fit_peaks, photon_scale; "
                         "a dataset recipe's `engine` block) (default: the dataclasses' defaults)")
     add_output(r, None, "output directory (batch HDF5 files + manifest.json); resumable", "--out", required=True)
     classes = _classes()
@@ -101,7 +101,7 @@ def _job(args: argparse.Namespace):
         FramesFromFiles, PeaksFromCXI, PeaksFromFinder, PredictionsFromIndexer, PredictionsFromStream,
     )
     from peaknet_bench.engine.run import EngineJob
-    from peaknet_bench.engine.settings import engine_config
+    from peaknet_bench.engine.settings import engine_config, label_finder
     from peaknet_bench.errors import InputError
     from peaknet_bench.io.frames import open_frames
     from peaknet_bench.peakfind.commands import finder_method
@@ -120,6 +120,8 @@ def _job(args: argparse.Namespace):
     frames = FramesFromFiles(paths, args.geom, args.reader)
     if Path(args.method).suffix in (".cxi", ".h5") and Path(args.method).is_file():
         peaks = PeaksFromCXI(args.method, args.geom)  # stored lists, by position in the run
+    elif args.method == "dispersion" and args.params is None:  # the --config block's parameters
+        peaks = PeaksFromFinder(label_finder({**settings, "finder": "dispersion"}, args.config or "--config"))
     else:  # pf8 starts from the --config block (a --params file replaces it; options given win)
         peaks = PeaksFromFinder(finder_method(args, args.device, pf8_base=pf8_params))
     if (args.cell is None) == (args.stream is None):

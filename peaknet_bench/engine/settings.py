@@ -1,9 +1,12 @@
 """The data engine's settings as one block (a recipe's `engine:` mapping, or the file
-`engine run --config` reads): EngineConfig (PeakDiff, curation, fit) + peakfinder8 parameters.
+`engine run --config` reads): EngineConfig (PeakDiff, curation, fit) + the classic finder's
+parameters.
 
     predictions: truth | indexer      (dataset recipes only)
     batch_size: 16
+    finder: pf8 | dispersion          (dataset recipes: whose peaks are labelled; default pf8)
     peakfinder8: {Peakfinder8Params fields}
+    dispersion: {DispersionParams fields}
     peakdiff: {PeakDiffConfig fields}
     curation: {CurationConfig fields}
     fit: {FitConfig fields}
@@ -18,7 +21,9 @@ from typing import Any
 
 from peaknet_bench.errors import InputError
 
-ENGINE_KEYS = {"predictions", "batch_size", "peakfinder8", "peakdiff", "curation", "fit", "fit_peaks", "photon_scale"}
+ENGINE_KEYS = {"predictions", "batch_size", "finder", "peakfinder8", "dispersion", "peakdiff", "curation", "fit",
+               "fit_peaks", "photon_scale"}
+LABEL_FINDERS = ("pf8", "dispersion")
 
 
 def engine_config(settings: dict[str, Any], source: str = "recipe.yaml"):
@@ -48,6 +53,21 @@ def engine_config(settings: dict[str, Any], source: str = "recipe.yaml"):
     except TypeError as exc:
         raise InputError(source, "engine", str(exc)) from None
     return config, pf8
+
+
+def label_finder(settings: dict[str, Any], source: str = "recipe.yaml"):
+    """The MethodSpec of the classic finder whose peaks the engine labels: peakfinder8 (the
+    paper's choice) or the dispersion finder (DIALS' strong spots, the reference that models
+    are judged against on real data), with the settings' parameter block."""
+    from peaknet_bench.peakfind.dispersion import DispersionParams
+    from peaknet_bench.peakfind.methods import dispersion_method, pf8_method
+
+    kind = settings.get("finder", "pf8")
+    if kind not in LABEL_FINDERS:
+        raise InputError(source, "engine.finder", f"expected one of {list(LABEL_FINDERS)}, got {kind!r}")
+    if kind == "dispersion":
+        return dispersion_method(DispersionParams.from_dict(settings.get("dispersion", {}), source=source))
+    return pf8_method(engine_config(settings, source)[1])
 
 
 def read_engine_settings(path: str | os.PathLike) -> dict[str, Any]:

@@ -35,6 +35,9 @@ def params_summary(r: Results) -> str:
     if r.method.kind == "pf8":
         return (f"thr={p['threshold']:g} snr={p['min_snr']:g} pix={p['min_pix_count']}-{p['max_pix_count']} "
                 f"bg={p['local_bg_radius']}")
+    if r.method.kind == "dispersion":
+        return (f"gain={p['gain']} sigma_b={p['sigma_background']:g} sigma_s={p['sigma_strong']:g} "
+                f"thr={p['global_threshold']:g} pix={p['min_spot_size']}-{p['max_spot_size']}")
     if r.method.kind in ("peaks-cxi", "model"):
         return f"{r.method.kind} sha256:{p.get('sha256', r.method.params_sha256)[:12]}"
     return r.method.kind

@@ -36,7 +36,7 @@ class StrictModel(BaseModel):
 
 class MethodIdentity(StrictModel):
     name: str
-    kind: Literal["pf8", "peaks-cxi", "model", "oracle"]
+    kind: Literal["pf8", "dispersion", "peaks-cxi", "model", "oracle"]
     params: dict[str, Any]
     params_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 

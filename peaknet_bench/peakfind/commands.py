@@ -29,12 +29,13 @@ def add_finder_arguments(p: argparse.ArgumentParser, method_help_extra: str = ""
     from peaknet_bench.util.cli import field_option
 
     method = p.add_argument("--method", default="pf8",
-                            help="peak finder: pf8 (peakfinder8), a model checkpoint (.safetensors or checkpoint "
+                            help="peak finder: pf8 (peakfinder8), dispersion (DIALS' spot finder), a model checkpoint (.safetensors or checkpoint "
                                  f"directory), a CXI peak-list file, or oracle (needs truth){method_help_extra} "
                                  "(default: pf8)")
     g = p.add_argument_group("peakfinder8 (--method pf8)", "CrystFEL defaults < --params file < these options")
     g.add_argument("--params", default=None, metavar="PF8.json",
-                   help="peakfinder8 parameters (JSON, e.g. from `peaks tune`) (default: CrystFEL's)")
+                   help="peakfinder8 parameters (JSON, e.g. from `peaks tune`) (default: CrystFEL's), or with "
+                        "--method dispersion its parameters (JSON/YAML of DispersionParams; default: DIALS')")
     actions = {"method": method}
     for flag, field, text in PF8_OPTIONS:
         actions[field] = field_option(g, flag, Peakfinder8Params, field, text, overridable=True, dest=f"pf8_{field}",

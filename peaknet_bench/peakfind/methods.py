@@ -11,6 +11,8 @@ specs are small and picklable, finders may hold compiled kernels or a network.
 Kinds (the registry `FINDER_KINDS`; a new kind is one registered `FinderKind` class):
 
 * ``pf8`` – peakfinder8 with a parameter set (`Peakfinder8Params`);
+* ``dispersion`` – DIALS' extended dispersion spot finder (`DispersionParams`; `--params` a
+  JSON of them): what DIALS reference spot lists are made with;
 * ``peaks-cxi`` – precomputed peak lists read from a CXI file by frame index (any
   external method: the CXI peak table is CrystFEL's exchange format);
 * ``model`` – a PeakNet checkpoint, run by ``peaknet_bench.infer.model_runner.ModelPeakFinder``
@@ -122,6 +124,21 @@ class Peakfinder8Kind(FinderKind):
         return Peakfinder8(Peakfinder8Params.from_dict(spec.params, source=f"method {spec.name}"), geometry)
 
 
+class DispersionKind(FinderKind):
+    name = "dispersion"
+    description = "DIALS' extended dispersion spot finder (its defaults, or --params JSON)"
+
+    @classmethod
+    def spec(cls, method: str, name: str | None, device: str) -> MethodSpec:
+        return dispersion_method(None, name)
+
+    @classmethod
+    def build(cls, spec, geometry, truth_of=None):
+        from peaknet_bench.peakfind.dispersion import DispersionFinder, DispersionParams
+
+        return DispersionFinder(DispersionParams.from_dict(spec.params, source=f"method {spec.name}"), geometry)
+
+
 class CXIPeaksKind(FinderKind):
     name = "peaks-cxi"
     description = "precomputed peak lists: a CXI file (CrystFEL's exchange format), by frame index"
@@ -150,6 +167,7 @@ class OracleKind(FinderKind):
 
 
 for _name, _ref in (("pf8", "peaknet_bench.peakfind.methods:Peakfinder8Kind"),
+                    ("dispersion", "peaknet_bench.peakfind.methods:DispersionKind"),
                     ("oracle", "peaknet_bench.peakfind.methods:OracleKind"),
                     ("peaks-cxi", "peaknet_bench.peakfind.methods:CXIPeaksKind"),
                     ("model", "peaknet_bench.evaluate.methods:ModelKind")):
@@ -171,6 +189,13 @@ def pf8_method(params=None, name: str | None = None) -> MethodSpec:
 
     params = params or Peakfinder8Params()
     return MethodSpec(name or "pf8", "pf8", params.to_dict())
+
+
+def dispersion_method(params=None, name: str | None = None) -> MethodSpec:
+    """The dispersion spot finder with `params` (a DispersionParams; DIALS' defaults when None)."""
+    from peaknet_bench.peakfind.dispersion import DispersionParams
+
+    return MethodSpec(name or "dispersion", "dispersion", (params or DispersionParams()).to_dict())
 
 
 def cxi_peaks_method(path: str | os.PathLike, name: str | None = None) -> MethodSpec:
@@ -199,13 +224,20 @@ def parse_method(method: str, params_path: str | None = None, name: str | None =
     if method == "pf8":
         params = pf8_params if pf8_params is not None else load_pf8_params(params_path)
         return pf8_method(params, name=name or ("pf8-tuned" if params_path else "pf8-default"))
+    if method == "dispersion":
+        from peaknet_bench.peakfind.dispersion import DispersionParams
+        from peaknet_bench.util.structured import read_yaml
+
+        params = None if params_path is None else DispersionParams.from_dict(
+            read_yaml(params_path, "dispersion parameters"), source=params_path)
+        return dispersion_method(params, name=name)
     if params_path is not None:
-        raise InputError(None, "--params", f"parameters apply to --method pf8 only, not {method!r}")
+        raise InputError(None, "--params", f"parameters apply to --method pf8 or dispersion only, not {method!r}")
     for kind_name in FINDER_KINDS.names():
         kind = finder_kind(kind_name)
         if kind.accepts(method):
             return kind.spec(method, name, device)
-    raise InputError(None, "--method", f"expected pf8, oracle, a .cxi peak-list file or a model checkpoint, got {method!r}")
+    raise InputError(None, "--method", f"expected pf8, dispersion, oracle, a .cxi peak-list file or a model checkpoint, got {method!r}")
 
 
 def build_finder(spec: MethodSpec, geometry, truth_of: Callable[[Frame], Any] | None = None):
