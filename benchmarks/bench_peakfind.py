@@ -96,3 +96,18 @@ def test_pf8_rayonix_two_frames(benchmark, rayonix, workers) -> None:
     _warm(finder, frames[0])
     with ThreadPoolExecutor(max_workers=workers) as pool:
         benchmark(lambda: list(pool.map(lambda fr: finder.find_arrays(*fr), frames)))
+
+
+def test_dispersion_rayonix_1920(benchmark, rayonix) -> None:
+    """The dispersion finder (DIALS' strong spots, numpy box sums) on the same frame as pf8:
+    the price of the local test against peakfinder8's radial statistics."""
+    from peaknet_bench.frame import Frame
+    from peaknet_bench.peakfind.dispersion import DispersionFinder, DispersionParams
+
+    g, frames = rayonix
+    data, mask = frames[0]
+    # the synthetic frame has Gaussian noise of Poisson size in ADU: gain 1
+    finder = DispersionFinder(DispersionParams(gain=1.0), g)
+    frame = Frame(data=data, mask=mask, geometry=g, photon_energy_ev=9500.0, clen_m=0.1)
+    benchmark.extra_info["peaks"] = len(finder.find(frame))
+    benchmark(finder.find, frame)

@@ -91,15 +91,15 @@ class DispersionParams:
 
 def _box_sum(a: np.ndarray, k: int) -> np.ndarray:
     """Sum of `a` over the (2k+1)² window around every pixel (zero outside), by a summed-area
-    table: exact for integer-valued data and independent of the CPU's SIMD kernels."""
+    table: exact for integer-valued data and independent of the CPU's SIMD kernels (cumsum
+    adds sequentially)."""
+    n = 2 * k + 1
     h, w = a.shape
-    sat = np.zeros((h + 1, w + 1), np.float64)
-    np.cumsum(np.cumsum(a, axis=0, dtype=np.float64), axis=1, out=sat[1:, 1:])
-    r0 = np.clip(np.arange(h) - k, 0, h)
-    r1 = np.clip(np.arange(h) + k + 1, 0, h)
-    c0 = np.clip(np.arange(w) - k, 0, w)
-    c1 = np.clip(np.arange(w) + k + 1, 0, w)
-    return sat[np.ix_(r1, c1)] - sat[np.ix_(r0, c1)] - sat[np.ix_(r1, c0)] + sat[np.ix_(r0, c0)]
+    sat = np.zeros((h + 2 * k + 1, w + 2 * k + 1), np.float64)
+    sat[k + 1 : k + 1 + h, k + 1 : k + 1 + w] = a
+    np.cumsum(sat, axis=0, out=sat)
+    np.cumsum(sat, axis=1, out=sat)
+    return sat[n:, n:] - sat[:-n, n:] - sat[n:, :-n] + sat[:-n, :-n]
 
 
 def strong_pixels(image: np.ndarray, good: np.ndarray, gain: float, params: DispersionParams) -> tuple[np.ndarray, np.ndarray]:
