@@ -9,7 +9,7 @@ import torch
 
 from peaknet_bench.data.normalise import InputNorm
 from peaknet_bench.errors import InputError
-from peaknet_bench.train.crops import CropConfig, SimulatedCrops, crop_origins, inject_defects
+from peaknet_bench.train.crops import CropConfig, SimulatedCrops, crop_origins, inject_defects, mark_negatives
 
 
 def test_crop_origins_are_seeded_inside_and_on_peaks() -> None:
@@ -21,6 +21,26 @@ def test_crop_origins_are_seeded_inside_and_on_peaks() -> None:
     covers = [((r <= 150 < r + 64) and (c <= 20 < c + 64)) or ((r <= 10 < r + 64) and (c <= 190 < c + 64))
               for r, c in a[:20]]
     assert all(covers)  # the peak-centred share contains its label pixel (jitter <= crop/4)
+
+
+def test_hard_negatives_are_unlabelled_reflections_drawn_by_weight() -> None:
+    label = np.zeros((300, 200), np.uint8)
+    label[150, 20] = 1
+    # three reflections: one on the labelled spot (not a negative), a faint and a bright one
+    marks = mark_negatives(label, np.array([21.0, 100.0, 180.0]), np.array([151.0, 50.0, 250.0]),
+                           np.array([50.0, 1.0, 99.0]))
+    assert marks[151, 21] == 0 and marks[50, 100] == 1.0 and marks[250, 180] == 99.0
+    rng = np.random.default_rng(7)
+    a = crop_origins(label, 200, 64, 0.25, rng, marks, 0.5)
+    assert np.array_equal(a, crop_origins(label, 200, 64, 0.25, np.random.default_rng(7), marks, 0.5))
+    neg = a[50:150]
+    bright = [(r <= 250 < r + 64) and (c <= 180 < c + 64) for r, c in neg]
+    assert sum(bright) >= 90  # drawn in proportion to the weight: 99 of 100
+    # without negatives (or a zero share) the draws are those of the plain call
+    plain = crop_origins(label, 40, 64, 0.5, np.random.default_rng([3, 1]))
+    assert np.array_equal(plain, crop_origins(label, 40, 64, 0.5, np.random.default_rng([3, 1]), marks, 0.0))
+    with pytest.raises(InputError, match="negative_fraction"):
+        CropConfig(peak_fraction=0.75, negative_fraction=0.5).validate()
 
 
 def test_injected_defects_are_unlabelled_bright_or_nan() -> None:

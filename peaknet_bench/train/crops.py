@@ -13,7 +13,11 @@ int64, ``mask`` (crop, crop) bool):
 
 Every frame is normalised with the model's `InputNorm` on the whole slab (so a crop's
 background and noise come from the full frame, as at inference), assembled with its
-geometry, and cut into fixed crops (a `peak_fraction` centred near label pixels). Domain
+geometry, and cut into fixed crops (a `peak_fraction` centred near label pixels; for
+StoreCrops a `negative_fraction` near predicted reflections the labels left out — weak
+spots below the label rule's cut, drawn in proportion to their predicted intensity: the
+hard negatives that teach a model where the rule stops, which random crops of sparse
+frames rarely show). Domain
 randomisation that the simulator does not already provide is applied to the raw slab
 before normalisation: unmasked hot pixels (single pixels 10^2.5–10^5 σ above the
 background: brighter than the peak pixel of nearly every Bragg spot, and alone — a spot of
@@ -50,6 +54,7 @@ class CropConfig:
     crop: int = 64
     crops_per_frame: int = 32
     peak_fraction: float = 0.75  # share of crops centred near a labelled pixel (where a frame has any)
+    negative_fraction: float = 0.0  # share centred near an unlabelled predicted reflection (hard negatives)
     seed: int = 0  # crop positions, defects and flips (and the simulator's run seed for SimulatedCrops)
     input_norm: dict[str, Any] = field(default_factory=lambda: InputNorm().to_dict())
     hot_pixels_per_mpx: float = 4.0  # injected unmasked hot pixels per megapixel (0: none)
@@ -67,30 +72,71 @@ class CropConfig:
             raise InputError(None, "crop", f"expected a multiple of 32 (the network stride), got {self.crop}")
         if not 0.0 <= self.peak_fraction <= 1.0:
             raise InputError(None, "peak_fraction", f"expected a fraction in [0, 1], got {self.peak_fraction}")
+        if not 0.0 <= self.negative_fraction <= 1.0 - self.peak_fraction:
+            raise InputError(None, "negative_fraction",
+                             f"expected a fraction in [0, 1 - peak_fraction], got {self.negative_fraction}")
         if self.hot_pixels_per_mpx < 0 or self.nan_pixels_per_mpx < 0:
             raise InputError(None, "hot_pixels_per_mpx", "expected rates ≥ 0")
         self.norm().validate()
 
 
 def crop_origins(label: np.ndarray, n: int, crop: int, peak_fraction: float,
-                 rng: np.random.Generator) -> np.ndarray:
+                 rng: np.random.Generator, negatives: np.ndarray | None = None,
+                 negative_fraction: float = 0.0) -> np.ndarray:
     """(n, 2) top-left corners: a `peak_fraction` share centred (±crop/4) on random label
-    pixels, the rest uniform over the image; always fully inside it."""
+    pixels, a `negative_fraction` share on the positive pixels of `negatives` (a weight image
+    of unlabelled reflections, drawn in proportion to the weight), the rest uniform over the
+    image; always fully inside it."""
     h, w = label.shape
     if h < crop or w < crop:
         raise InputError(None, "crop", f"crop {crop} is larger than the assembled image {label.shape}")
-    rows, cols = np.nonzero(label)
-    n_peak = int(round(n * peak_fraction)) if rows.size else 0
     out = np.empty((n, 2), np.int64)
-    if n_peak:
-        pick = rng.integers(rows.size, size=n_peak)
-        jitter = rng.integers(-crop // 4, crop // 4 + 1, size=(n_peak, 2))
-        out[:n_peak, 0] = rows[pick] - crop // 2 + jitter[:, 0]
-        out[:n_peak, 1] = cols[pick] - crop // 2 + jitter[:, 1]
-    out[n_peak:, 0] = rng.integers(0, h - crop + 1, size=n - n_peak)
-    out[n_peak:, 1] = rng.integers(0, w - crop + 1, size=n - n_peak)
+    start = 0
+    rows, cols = np.nonzero(label)
+    k = int(round(n * peak_fraction)) if rows.size else 0
+    if k:
+        pick = rng.integers(rows.size, size=k)
+        start = _centred(out, start, rows[pick], cols[pick], crop, rng)
+    if negatives is not None and negative_fraction > 0:
+        rows, cols = np.nonzero(negatives > 0)
+        k = min(int(round(n * negative_fraction)), n - start) if rows.size else 0
+        if k:
+            weight = negatives[rows, cols].astype(np.float64)
+            pick = rng.choice(rows.size, size=k, p=weight / weight.sum())
+            start = _centred(out, start, rows[pick], cols[pick], crop, rng)
+    out[start:, 0] = rng.integers(0, h - crop + 1, size=n - start)
+    out[start:, 1] = rng.integers(0, w - crop + 1, size=n - start)
     out[:, 0] = np.clip(out[:, 0], 0, h - crop)
     out[:, 1] = np.clip(out[:, 1], 0, w - crop)
+    return out
+
+
+def _centred(out: np.ndarray, start: int, rows: np.ndarray, cols: np.ndarray, crop: int,
+             rng: np.random.Generator) -> int:
+    """Write crops centred (±crop/4) on (rows, cols) into out[start:]; the next free row."""
+    k = rows.size
+    jitter = rng.integers(-crop // 4, crop // 4 + 1, size=(k, 2))
+    out[start:start + k, 0] = rows - crop // 2 + jitter[:, 0]
+    out[start:start + k, 1] = cols - crop // 2 + jitter[:, 1]
+    return start + k
+
+
+def mark_negatives(label: np.ndarray, fs: np.ndarray, ss: np.ndarray, weight: np.ndarray | None,
+                   clearance: int = 3) -> np.ndarray:
+    """Slab float32 image with each reflection's weight (1 when None) at its pixel, for the
+    reflections with no label pixel within `clearance` pixels: the spots the label rule left
+    out (too weak to be strong, or not found), the hard negatives of a label rule."""
+    from scipy import ndimage
+
+    out = np.zeros(label.shape, np.float32)
+    if len(fs) == 0:
+        return out
+    r = np.clip(np.rint(ss).astype(np.int64), 0, label.shape[0] - 1)
+    c = np.clip(np.rint(fs).astype(np.int64), 0, label.shape[1] - 1)
+    near = ndimage.maximum_filter(label > 0, size=2 * clearance + 1)
+    keep = ~near[r, c]
+    w = np.ones(len(fs)) if weight is None else np.clip(np.nan_to_num(np.asarray(weight, np.float64)), 0.0, None)
+    np.maximum.at(out, (r[keep], c[keep]), w[keep].astype(np.float32))
     return out
 
 
@@ -165,13 +211,21 @@ class _CropSet(Dataset):
         h = hashlib.sha256(json.dumps(self._identity(), sort_keys=True, default=str).encode())
         return h.hexdigest()[:32]
 
-    def _cut(self, frame_key: Sequence[int], slab, mask, label, geometry, plan, source: tuple) -> None:
-        """Defects, normalisation, assembly and crops of one frame."""
+    def _cut(self, frame_key: Sequence[int], slab, mask, label, geometry, plan, source: tuple,
+             reflections: dict[str, np.ndarray] | None = None) -> None:
+        """Defects, normalisation, assembly and crops of one frame (`reflections`: the frame's
+        predicted reflections, fs/ss[/intensity], whose unlabelled ones are hard negatives)."""
         cfg = self.config
         rng = np.random.default_rng([cfg.seed, *frame_key])
+        negatives = None
+        if cfg.negative_fraction > 0 and reflections is not None and len(reflections["fs"]):
+            marks = mark_negatives(label, reflections["fs"], reflections["ss"], reflections.get("intensity"))
+            negatives = np.empty(plan.size, np.float32)
+            plan.fill(marks, np.ones(marks.shape, bool), negatives, np.empty(plan.size, np.bool_))
         slab, label = inject_defects(slab, mask, label, cfg, rng)
         image, out_label, out_mask = prepare_frame(slab, mask, label, geometry, plan, cfg.norm())
-        for r, c in crop_origins(out_label, cfg.crops_per_frame, cfg.crop, cfg.peak_fraction, rng):
+        for r, c in crop_origins(out_label, cfg.crops_per_frame, cfg.crop, cfg.peak_fraction, rng,
+                                 negatives, cfg.negative_fraction):
             sl = (slice(r, r + cfg.crop), slice(c, c + cfg.crop))
             parts = [image[sl], out_label[sl], out_mask[sl]]
             if cfg.augment:
@@ -243,7 +297,7 @@ class StoreCrops(_CropSet):
             label = store.label(detector, j) if selected else np.zeros(geometry.slab_shape, np.uint8)
             key = (int(hashlib.sha256(f"{detector}/{j}".encode()).hexdigest()[:8], 16),)
             self._cut(key, store.image(detector, j), store.mask(detector, j), label, geometry, plans[detector],
-                      (experiment, detector, j))
+                      (experiment, detector, j), store.peaks(detector, j, "predicted") if selected else None)
 
 
 class SimulatedCrops(_CropSet):
