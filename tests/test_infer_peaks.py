@@ -47,6 +47,25 @@ def test_size_cut_and_max_peaks():
     assert (strongest["row"][0], strongest["col"][0]) == (15.0, 15.0)
 
 
+def test_significance_cut_reads_the_local_snr_input():
+    """Σz/√npix per component, z un-squashed from the model's asinh input; without the snr
+    image (a global-z-score model) nothing is cut."""
+    seg = np.zeros((20, 20), bool)
+    seg[2:4, 2:4] = True  # 4 px at z = 4: significance 8
+    seg[10:13, 10:13] = True  # 9 px at z = 6: significance 18
+    z = np.where(seg, 4.0, 0.0)
+    z[10:13, 10:13] = 6.0
+    squash = 10.0
+    x = squash * np.arcsinh(z / squash)  # what the model saw
+    img = np.where(seg, 50.0, 1.0)
+    out = extract_peaks(seg, img, snr=x, snr_squash=squash, config=ExtractionConfig(min_snr=0.0))
+    assert out["snr"].tolist() == pytest.approx([8.0, 18.0])
+    cut = extract_peaks(seg, img, snr=x, snr_squash=squash, config=ExtractionConfig(min_snr=10.0))
+    assert cut["row"].tolist() == pytest.approx([11.0]) and cut["snr"].tolist() == pytest.approx([18.0])
+    assert ExtractionConfig().min_snr == 10.0  # the default cut
+    assert len(extract_peaks(seg, img)["row"]) == 2 and "snr" not in extract_peaks(seg, img)
+
+
 def test_bad_pixels_excluded():
     img = _gauss((20, 20), 10, 10, 100.0)
     seg = img > 20

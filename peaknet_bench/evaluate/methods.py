@@ -53,14 +53,19 @@ class ModelKind(FinderKind):
         from peaknet_bench.util.device import check_device
 
         check_device(device)  # here, before workers start: not as a traceback from inside one
+        from peaknet_bench.infer.peaks import ExtractionConfig
+
         p = weights_file(method)
         return MethodSpec(name or Path(method).stem, "model",
-                          {"checkpoint": str(p.resolve()), "sha256": sha256_file(p), "device": device})
+                          {"checkpoint": str(p.resolve()), "sha256": sha256_file(p), "device": device,
+                           "min_snr": ExtractionConfig().min_snr})
 
     @classmethod
     def build(cls, spec, geometry, truth_of=None):
         from peaknet_bench.infer.config import RunnerConfig
         from peaknet_bench.infer.model_runner import ModelPeakFinder
+        from peaknet_bench.infer.peaks import ExtractionConfig
 
-        return ModelPeakFinder(spec.params["checkpoint"], geometry,
-                               RunnerConfig(device=spec.params.get("device", "cpu"), batch_size=1), name=spec.name)
+        extraction = ExtractionConfig(min_snr=float(spec.params.get("min_snr", ExtractionConfig().min_snr)))
+        return ModelPeakFinder(spec.params["checkpoint"], geometry, RunnerConfig(
+            device=spec.params.get("device", "cpu"), batch_size=1, extraction=extraction), name=spec.name)

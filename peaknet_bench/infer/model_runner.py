@@ -230,9 +230,12 @@ class ModelRunner:
 
     def peaks(self, segmentation: np.ndarray, prepared: Prepared) -> list[PeakList]:
         """Per-frame slab peak lists from the canvas segmentation and the raw detector image."""
-        return self._map(lambda i: segmentation_to_peaks(segmentation[i], prepared.raw[i], self.assembler,
-                                                         offset=prepared.offset, good=prepared.good[i],
-                                                         config=self.config.extraction), range(len(prepared)))
+        # the significance cut (ExtractionConfig.min_snr) reads the local signal-to-noise input
+        images = prepared.images.numpy() if self.input_norm.kind != GLOBAL else None
+        return self._map(lambda i: segmentation_to_peaks(
+            segmentation[i], prepared.raw[i], self.assembler, offset=prepared.offset, good=prepared.good[i],
+            config=self.config.extraction, snr=None if images is None else images[i, 0],
+            snr_squash=self.input_norm.squash), range(len(prepared)))
 
     def run(self, data: np.ndarray, mask: np.ndarray | None = None) -> list[PeakList]:
         """All three stages over (k, ss, fs) slabs, `batch_size` frames at a time."""
