@@ -72,12 +72,14 @@ def _real_stills() -> dict[str, str]:
     from peaknet_bench.data.normalise import InputNorm, local_snr, panel_rects
     from peaknet_bench.index.builtin import BuiltinIndexer
     from peaknet_bench.io import open_frames
+    from peaknet_bench.peakfind.dispersion import DispersionFinder, DispersionParams
     from peaknet_bench.peakfind.peakfinder8 import Peakfinder8, Peakfinder8Params
 
     cells = {"thau": UnitCell(58.6, 58.6, 151.5, 90, 90, 90, "tetragonal", unique_axis="c", space_group="P 41 21 2"),
              "idx": UnitCell(92.9, 92.9, 130.4, 90, 90, 120, "hexagonal", unique_axis="c", space_group="P 61 2 2")}
     settings = {"thau": {"threshold": 10.0, "min_snr": 5.0, "min_pix_count": 2},
                 "idx": {"threshold": 100.0, "min_snr": 5.0, "min_pix_count": 2}}
+    dispersion = {"thau": {}, "idx": {"gain": 25.0, "global_threshold": 100.0, "min_spot_size": 2}}
     out = {}
     for path in sorted((real / "cbf").iterdir()):
         kind = path.name.split("_")[0].split("-")[0]
@@ -90,6 +92,9 @@ def _real_stills() -> dict[str, str]:
         # The models' input: local signal-to-noise (hot pixels, gaps, ADU pedestals and all).
         rects = panel_rects(frame.geometry)
         out[f"real/{path.name}/local_snr"] = _digest(local_snr(frame.data, frame.mask, rects, InputNorm()))
+        # The label rule of peaknet-train (DIALS' strong spots).
+        spots = DispersionFinder(DispersionParams(**dispersion[kind]), frame.geometry).find(frame)
+        out[f"real/{path.name}/dispersion"] = _digest(np.column_stack([spots.fs, spots.ss, spots.intensity]))
     return out
 
 
