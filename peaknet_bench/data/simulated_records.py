@@ -54,7 +54,7 @@ def simulated_records(recipe: Recipe, entry: ExperimentEntry, splits: list[str])
     from peaknet_bench.sim import Simulator, load_experiment
 
     settings = entry.engine_settings(recipe.engine)
-    config, _ = engine_config(settings)
+    config, pf8_params = engine_config(settings)
     mode = settings.get("predictions", "truth")
     if mode not in ("truth", "indexer"):
         raise InputError("recipe.yaml", "engine.predictions", f"expected 'truth' or 'indexer', got {mode!r}")
@@ -63,7 +63,7 @@ def simulated_records(recipe: Recipe, entry: ExperimentEntry, splits: list[str])
     sim = Simulator(experiment, seed=entry.seed)
     geometry = sim.geometry
     detector = _detector_group(experiment)
-    finder = build_finder(label_finder(settings), geometry)
+    finder = build_finder(label_finder(settings, pf8_params), geometry)
     max_adu = sim.detector.max_adu  # the readout saturates at ±max_adu
     encoding = ImageEncoding.for_range(experiment.detector.adc_step_adu, -max_adu, max_adu)
     indexer = None

@@ -101,7 +101,7 @@ def _job(args: argparse.Namespace):
         FramesFromFiles, PeaksFromCXI, PeaksFromFinder, PredictionsFromIndexer, PredictionsFromStream,
     )
     from peaknet_bench.engine.run import EngineJob
-    from peaknet_bench.engine.settings import engine_config, label_finder
+    from peaknet_bench.engine.settings import dispersion_spec, engine_config
     from peaknet_bench.errors import InputError
     from peaknet_bench.io.frames import open_frames
     from peaknet_bench.peakfind.commands import finder_method
@@ -121,7 +121,7 @@ def _job(args: argparse.Namespace):
     if Path(args.method).suffix in (".cxi", ".h5") and Path(args.method).is_file():
         peaks = PeaksFromCXI(args.method, args.geom)  # stored lists, by position in the run
     elif args.method == "dispersion" and args.params is None:  # the --config block's parameters
-        peaks = PeaksFromFinder(label_finder({**settings, "finder": "dispersion"}, args.config or "--config"))
+        peaks = PeaksFromFinder(dispersion_spec(settings, args.config or "--config"))
     else:  # pf8 starts from the --config block (a --params file replaces it; options given win)
         peaks = PeaksFromFinder(finder_method(args, args.device, pf8_base=pf8_params))
     if (args.cell is None) == (args.stream is None):

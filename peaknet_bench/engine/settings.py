@@ -55,19 +55,24 @@ def engine_config(settings: dict[str, Any], source: str = "recipe.yaml"):
     return config, pf8
 
 
-def label_finder(settings: dict[str, Any], source: str = "recipe.yaml"):
+def label_finder(settings: dict[str, Any], pf8_params, source: str = "recipe.yaml"):
     """The MethodSpec of the classic finder whose peaks the engine labels: peakfinder8 (the
-    paper's choice) or the dispersion finder (DIALS' strong spots, the reference that models
-    are judged against on real data), with the settings' parameter block."""
-    from peaknet_bench.peakfind.dispersion import DispersionParams
-    from peaknet_bench.peakfind.methods import dispersion_method, pf8_method
+    paper's choice; `pf8_params` as `engine_config` parsed them) or the dispersion finder
+    (DIALS' strong spots, the reference that models are judged against on real data)."""
+    from peaknet_bench.peakfind.methods import pf8_method
 
     kind = settings.get("finder", "pf8")
     if kind not in LABEL_FINDERS:
         raise InputError(source, "engine.finder", f"expected one of {list(LABEL_FINDERS)}, got {kind!r}")
-    if kind == "dispersion":
-        return dispersion_method(DispersionParams.from_dict(settings.get("dispersion", {}), source=source))
-    return pf8_method(engine_config(settings, source)[1])
+    return dispersion_spec(settings, source) if kind == "dispersion" else pf8_method(pf8_params)
+
+
+def dispersion_spec(settings: dict[str, Any], source: str = "recipe.yaml"):
+    """The dispersion finder with the settings' `dispersion` block (DIALS' defaults where absent)."""
+    from peaknet_bench.peakfind.dispersion import DispersionParams
+    from peaknet_bench.peakfind.methods import dispersion_method
+
+    return dispersion_method(DispersionParams.from_dict(settings.get("dispersion", {}), source=source))
 
 
 def read_engine_settings(path: str | os.PathLike) -> dict[str, Any]:

@@ -91,12 +91,6 @@ class DispersionParams:
             raise InputError(source, exc.where, exc.message) from None
 
 
-def _box_sum(a: np.ndarray, k: int) -> np.ndarray:
-    """Sum of `a` over the (2k+1)² window around every pixel (zero outside): a reference for
-    the kernel's window sums (tests)."""
-    return _window_sums(np.ascontiguousarray(a, np.float64), np.ones(a.shape, np.bool_), k)[1]
-
-
 @njit(cache=True, nogil=True)
 def _window_sums(image: np.ndarray, use: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(count, Σv, Σv²) of the `use` pixels in the (2k+1)² window around every pixel, from one
@@ -150,7 +144,7 @@ def strong_pixels(image: np.ndarray, good: np.ndarray, gain: float, params: Disp
     background = good & ~core
     nb, xb, _ = _window_sums(img, background, k)
     mean = np.divide(xb, nb, out=np.zeros_like(xb), where=nb >= 2)
-    strong = core & good & (img > params.global_threshold) & (
+    strong = core & (img > params.global_threshold) & (  # core ⊂ dispersed ⊂ good
         img >= mean + params.sigma_strong * np.sqrt(gain * np.clip(mean, 0.0, None)))
     return strong, mean
 
