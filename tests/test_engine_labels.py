@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from peaknet_bench.engine.labels import assembled_labels, label_iou, paint_labels, window_labels
+from peaknet_bench.engine.labels import assembled_labels, data_labels, label_iou, paint_labels, window_labels
 from peaknet_bench.engine.profile import FitResult, Windows, extract_windows, fit_batched
 from peaknet_bench.geometry import Assembler, preset
 
@@ -105,3 +105,26 @@ def test_iou():
     a[0, :2] = True
     b[0, 1:3] = True
     assert label_iou(a, b) == 1 / 3
+
+
+def test_data_labels_half_maximum_on_pixels():
+    w = _windows(4)
+    yy, xx = np.mgrid[-4:5, -4:5]
+    spot = 100.0 * np.exp(-0.5 * (yy**2 + xx**2) / 1.0**2)
+    w.data[:] = 10.0 + spot  # background 10 on every border pixel
+    w.data[1, 0, 0] = 500.0  # a hot pixel in the corner, not connected to the spot
+    w.data[2] = 10.0  # flat: no peak above the background
+    w.data[3, 4, 5] += 1000.0  # brightest pixel one off the centre: the peak moves there
+    lab = data_labels(w)
+    expect = spot >= 50.0  # half way from background to peak
+    assert np.array_equal(lab[0], expect) and expect.sum() == 5
+    assert np.array_equal(lab[1], expect)  # the hot corner is not swept in
+    assert not lab[2].any()
+    assert lab[3].sum() == 1 and lab[3, 4, 5]
+    # `which` and the valid mask are respected.
+    w.valid[0, 4, 4] = False
+    lab = data_labels(w, which=np.array([True, False, True, True]))
+    # Centre masked: the peak is a neighbour (e^-½ of the spot), the cut halves that, and the
+    # eight pixels around the centre pass it.
+    assert not lab[1].any() and not lab[0, 4, 4]
+    assert np.array_equal(lab[0], (spot >= 0.5 * spot[4, 5]) & w.valid[0]) and lab[0].sum() == 8

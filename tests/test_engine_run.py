@@ -12,6 +12,7 @@ from peaknet_bench.engine.labels import label_iou
 from peaknet_bench.engine.run import (
     EngineConfig, EngineJob, RunOptions, iter_output, process_batch, read_batch, run_engine,
 )
+from peaknet_bench.engine.profile import FitConfig
 from synthetic_windows import SyntheticRun, SyntheticRunConfig, small_geometry
 from peaknet_bench.errors import InputError
 
@@ -183,3 +184,29 @@ def test_fit_all_found_peaks_option(source):
     everything = process_batch(frames, found, pred, [0], EngineConfig(fit_peaks="found"))
     assert everything.fitted["found_index"].tolist() == list(range(len(found[0])))
     assert matched.summary()["n_fitted"] < everything.summary()["n_fitted"]
+
+
+def test_unfit_label_option_labels_rejected_fits_from_their_pixels(source):
+    frames = [source.frame(0)]
+    found = [source.found(frames[0], 0)]
+    pred = [source.predicted(frames[0], 0, found[0])]
+    # A χ² cut no fit passes: every fitted peak is rejected.
+    tight = {"fit": FitConfig(chi2_max=1e-9)}
+    paper = process_batch(frames, found, pred, [0], EngineConfig(**tight))
+    data = process_batch(frames, found, pred, [0], EngineConfig(**tight, unfit_label="half_max"))
+    assert paper.summary()["n_accepted"] == 0 and not paper.labels.any()
+    assert "data_labelled" not in paper.fitted and data.fitted["data_labelled"].all()
+    # Every rejected peak gets a label near its centre, and the labels track the true masks.
+    lab = data.labels[0].astype(bool)
+    assert lab[data.fitted["ss0"], data.fitted["fs0"]].mean() > 0.9
+    assert label_iou(lab, source.truth_labels(0)) > 0.5
+    # Accepted fits keep the fitted-profile labels: with the default cut the option only adds pixels.
+    default = process_batch(frames, found, pred, [0])
+    both = process_batch(frames, found, pred, [0], EngineConfig(unfit_label="half_max"))
+    assert np.all(both.labels >= default.labels)
+    assert np.array_equal(both.fitted["data_labelled"], ~both.fitted["accepted"])
+    # The option is recorded in a run's identity only when set (older identities unchanged).
+    assert "unfit_label" not in EngineConfig().to_dict()
+    assert EngineConfig(unfit_label="half_max").to_dict()["unfit_label"] == "half_max"
+    with pytest.raises(InputError, match="unfit_label"):
+        EngineConfig(unfit_label="box")

@@ -17,6 +17,7 @@ _ENGINE_OPTIONS = [
     ("--min-found", "curation", "CurationConfig", "min_found", "curation: minimum found peaks"),
     ("--min-predicted", "curation", "CurationConfig", "min_predicted", "curation: minimum predicted peaks"),
     ("--fit-peaks", None, "EngineConfig", "fit_peaks", "which found peaks of a selected frame are fitted: matched or found"),
+    ("--unfit-label", None, "EngineConfig", "unfit_label", "a rejected fit's peak: none (unlabelled) or half_max (labelled from its pixels)"),
     ("--window", "fit", "FitConfig", "window", "fit window edge, odd"),
     ("--chi2-max", "fit", "FitConfig", "chi2_max", "reject fits with reduced chi2 above this"),
 ]
@@ -52,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     deprecated_alias(r, finder["min_snr"], "--pf8-min-snr")
     r.add_argument("--device", default="cpu", help="torch device for a model --method (default: cpu)")
     r.add_argument("--config", default=None, metavar="ENGINE.yaml",
-                   help="engine settings (YAML/JSON: peakfinder8, dispersion, peakdiff, curation, fit, fit_peaks, photon_scale; "
+                   help="engine settings (YAML/JSON: peakfinder8, dispersion, peakdiff, curation, fit, fit_peaks, unfit_label, photon_scale; "
                         "a dataset recipe's `engine` block) (default: the dataclasses' defaults)")
     add_output(r, None, "output directory (batch HDF5 files + manifest.json); resumable", "--out", required=True)
     classes = _classes()

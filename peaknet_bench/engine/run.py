@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from peaknet_bench.engine.curation import CurationConfig, curate
-from peaknet_bench.engine.labels import paint_labels, window_labels
+from peaknet_bench.engine.labels import data_labels, paint_labels, window_labels
 from peaknet_bench.engine.peakdiff import PeakDiffConfig, peakdiff
 from peaknet_bench.engine.profile import PARAM_NAMES, FitConfig, FitResult, Windows, extract_windows, fit_batched
 from peaknet_bench.errors import InputError
@@ -65,6 +65,7 @@ def found_peaks(source: PeakSource, frame: Frame, i: int) -> PeakList:
     """The found peaks of frame `i` from either kind of peak source."""
     find = getattr(source, "find", None)
     return find(frame) if callable(find) else source(frame, i)
+UNFIT_LABELS = ("none", "half_max")
 PredictionSource = Callable[[Frame, int, PeakList], PeakList]  # (frame, index, found) -> predicted
 
 
@@ -77,13 +78,22 @@ class EngineConfig:
     fit: FitConfig = field(default_factory=FitConfig)
     fit_peaks: str = "matched"  # "matched": found peaks with a predicted partner; "found": all found peaks
     photon_scale: bool = True  # divide by the panel's adu_per_photon so 1/√(I+1) are Poisson weights
+    # A fitted peak whose fit is rejected: "none" leaves it unlabelled (the paper's rule);
+    # "half_max" labels it by the half-maximum rule on its pixels (engine.labels.data_labels),
+    # so a sharp real spot the smooth profile misfits is not taught as background.
+    unfit_label: str = "none"
 
     def __post_init__(self) -> None:
         if self.fit_peaks not in ("matched", "found"):
             raise InputError(None, "fit_peaks", f"expected 'matched' or 'found', got {self.fit_peaks!r}")
+        if self.unfit_label not in UNFIT_LABELS:
+            raise InputError(None, "unfit_label", f"expected one of {list(UNFIT_LABELS)}, got {self.unfit_label!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if self.unfit_label == "none":  # older runs' identities (and datasets) stay as they were
+            del d["unfit_label"]
+        return d
 
 
 # --------------------------------------------------------------------- batch work
@@ -164,7 +174,12 @@ def process_batch(
     result = fit(windows, config.fit)
     accepted = result.accepted(config.fit.chi2_max)
     slab_shape = frames[0].data.shape if n else (0, 0)
-    labels = paint_labels(slab_shape, windows, window_labels(result, windows, accepted), n_frames=n)
+    window_masks = window_labels(result, windows, accepted)
+    data_labelled = None
+    if config.unfit_label == "half_max":
+        data_labelled = ~accepted
+        window_masks |= data_labels(windows, data_labelled)
+    labels = paint_labels(slab_shape, windows, window_masks, n_frames=n)
     fit_fs, fit_ss = result.centres(windows)
     fitted = {
         "frame": windows.frame.astype(np.int32),
@@ -175,6 +190,8 @@ def process_batch(
         "chi2_red": result.chi2_red, "n_valid": result.n_valid.astype(np.int32),
         "n_iter": result.n_iter.astype(np.int32), "converged": result.converged, "accepted": accepted,
     }
+    if data_labelled is not None:
+        fitted["data_labelled"] = data_labelled
     found_tab = _peak_table(found)
     found_tab["matched"] = np.concatenate([m.matched_found() for m in matches]) if n else np.zeros(0, bool)
     pred_tab = _peak_table(predicted)

@@ -11,6 +11,7 @@ parameters.
     curation: {CurationConfig fields}
     fit: {FitConfig fields}
     fit_peaks: matched | found
+    unfit_label: none | half_max      (a rejected fit's peak: unlabelled, or labelled from its pixels)
     photon_scale: true
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 from peaknet_bench.errors import InputError
 
 ENGINE_KEYS = {"predictions", "batch_size", "finder", "peakfinder8", "dispersion", "peakdiff", "curation", "fit",
-               "fit_peaks", "photon_scale"}
+               "fit_peaks", "unfit_label", "photon_scale"}
 LABEL_FINDERS = ("pf8", "dispersion")
 
 
@@ -47,6 +48,7 @@ def engine_config(settings: dict[str, Any], source: str = "recipe.yaml"):
             curation=CurationConfig(**settings.get("curation", {})),
             fit=FitConfig(**fit),
             fit_peaks=settings.get("fit_peaks", "matched"),
+            unfit_label=settings.get("unfit_label", "none"),
             photon_scale=bool(settings.get("photon_scale", True)),
         )
         pf8 = Peakfinder8Params(**settings.get("peakfinder8", {}))
