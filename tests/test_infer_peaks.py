@@ -128,3 +128,20 @@ def test_sparse_background_ring_equals_whole_image_dilation():
             b = _background_ring(seg, labels, on, lab, gap, width, good, sparse=False)
             np.testing.assert_array_equal(a[0], b[0])
             np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_extraction_config_from_a_mapping_checks_names_and_values():
+    import pytest
+
+    from peaknet_bench.errors import InputError
+
+    c = ExtractionConfig.from_dict({"min_snr": 6, "max_pixels": 50}, source="x.yaml")
+    assert (c.min_snr, c.max_pixels) == (6, 50) and c.changed() == {"min_snr": 6, "max_pixels": 50}
+    assert ExtractionConfig().changed() == {}
+    with pytest.raises(InputError, match="x.yaml: threshold: unknown peak-extraction parameter"):
+        ExtractionConfig.from_dict({"threshold": 3}, source="x.yaml")
+    for bad, field in (({"min_snr": -1}, "min_snr"), ({"min_snr": float("nan")}, "min_snr"),
+                       ({"min_pixels": 5, "max_pixels": 4}, "min_pixels"), ({"max_peaks": 0}, "max_peaks"),
+                       ({"background_ring": 0}, "background_ring")):
+        with pytest.raises(InputError, match=f"x.yaml: {field}"):
+            ExtractionConfig.from_dict(bad, source="x.yaml")

@@ -136,3 +136,28 @@ def test_pf8_options_do_not_apply_to_a_model(run, tmp_path) -> None:
     cxi, geom, _, _ = run
     assert main(["peaks", "find", str(cxi), "--geom", str(geom), "--method", str(default_model()),
                  "--threshold", "300", "-o", str(tmp_path / "x.cxi")]) == 1
+
+
+def test_model_params_set_its_peak_extraction(run, tmp_path, capsys) -> None:
+    """--params with a model: ExtractionConfig fields, recorded in the method's parameters."""
+    from peaknet_bench.util.shipped import default_model
+
+    cxi, geom, _, _ = run
+    counts = {}
+    for tag, params in (("default", None), ("strict", {"min_snr": 1.0e6, "max_pixels": 50})):
+        argv = ["peaks", "find", str(cxi), "--geom", str(geom), "--method", str(default_model()),
+                "-o", str(tmp_path / f"{tag}.cxi"), "--json"]
+        if params is not None:
+            (tmp_path / "extract.yaml").write_text(json.dumps(params))
+            argv += ["--params", str(tmp_path / "extract.yaml")]
+        assert main(argv) == 0
+        s = json.loads(capsys.readouterr().out)
+        counts[tag] = s["peaks"]
+        assert s["params"]["min_snr"] == (params or {"min_snr": 10.0})["min_snr"]
+        assert ("max_pixels" in s["params"]) == (params is not None)
+    assert counts["default"] >= 20 and counts["strict"] == 0
+    (tmp_path / "bad.yaml").write_text("min_snr: 5\nthreshold: 3\n")
+    assert main(["peaks", "find", str(cxi), "--geom", str(geom), "--method", str(default_model()),
+                 "--params", str(tmp_path / "bad.yaml"), "-o", str(tmp_path / "bad.cxi")]) == 1
+    err = capsys.readouterr().err
+    assert "bad.yaml" in err and "threshold" in err

@@ -180,6 +180,17 @@ def test_cuda_without_a_gpu_is_refused_up_front(tmp_path, capsys):
     assert "'cuda' asked for" in capsys.readouterr().err
 
 
+def test_infer_run_refuses_bad_extraction_params_before_starting(tmp_path, capsys):
+    from peaknet_bench.cli import main
+
+    bad = tmp_path / "extract.yaml"
+    bad.write_text("min_snr: -2\n")
+    rc = main(["infer", "run", "--method", "cpu-student", "--experiment", "epix10k-lysozyme", "--n-frames", "1",
+               "--device", "cpu", "--params", str(bad), "-o", str(tmp_path / "o")])
+    assert rc == 1 and not (tmp_path / "o").exists()
+    assert "extract.yaml: min_snr" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------ 10: stale temporaries
 def test_stale_temporaries_of_killed_writers_are_removed_on_rerun(tmp_path):
     from peaknet_bench.data.store import atomic_dir

@@ -91,6 +91,20 @@ def test_resume_is_bit_exact(tmp_path, frames):
     assert all(torch.equal(saved[k], sb[k]) for k in sb)
 
 
+def test_a_second_run_in_the_same_out_dir_is_refused(tmp_path, frames):
+    """Two trainings in one directory would interleave logs and checkpoints."""
+    from peaknet_bench.util.outdir import OutputClaim
+
+    cfg = tiny_cfg(tmp_path, steps=2)
+    with OutputClaim(cfg.out_dir, "model training of test-tiny"):
+        with pytest.raises(InputError, match="another run is writing to this directory"):
+            Trainer(cfg, train_dataset=frames).fit(resume=False)
+        assert not (tmp_path / "run" / "checkpoints").exists()
+    Trainer(cfg, train_dataset=frames).fit(resume=False)  # the claim ends with the run that held it
+    assert (tmp_path / "run" / "checkpoints" / "step_00000002").is_dir()
+    assert not (tmp_path / "run" / ".peaknet-bench.lock").exists()
+
+
 def test_resume_differs_without_rng_restore_sanity(tmp_path, frames):
     """Guard for the resume test: with drop path on, different seeds really give different weights."""
     a = Trainer(tiny_cfg(tmp_path / "a", steps=2), train_dataset=frames)

@@ -47,18 +47,22 @@ class ModelKind(FinderKind):
         p = Path(method)
         return p.suffix == ".safetensors" or p.is_dir()
 
+    takes_params = True  # --params: ExtractionConfig fields (how the segmentation becomes peaks)
+
     @classmethod
-    def spec(cls, method: str, name: str | None, device: str) -> MethodSpec:
+    def spec(cls, method: str, name: str | None, device: str, params: dict | None = None,
+             params_source: str | None = None) -> MethodSpec:
+        from peaknet_bench.infer.peaks import ExtractionConfig
         from peaknet_bench.models.peaknet import weights_file
         from peaknet_bench.util.device import check_device
 
         check_device(device)  # here, before workers start: not as a traceback from inside one
-        from peaknet_bench.infer.peaks import ExtractionConfig
-
+        extraction = ExtractionConfig.from_dict(params or {}, source=params_source or "--params")
         p = weights_file(method)
+        # min_snr always (older results record it alone); other fields where they differ from the defaults
         return MethodSpec(name or Path(method).stem, "model",
                           {"checkpoint": str(p.resolve()), "sha256": sha256_file(p), "device": device,
-                           "min_snr": ExtractionConfig().min_snr})
+                           **extraction.changed(), "min_snr": extraction.min_snr})
 
     @classmethod
     def build(cls, spec, geometry, truth_of=None):
@@ -66,6 +70,7 @@ class ModelKind(FinderKind):
         from peaknet_bench.infer.model_runner import ModelPeakFinder
         from peaknet_bench.infer.peaks import ExtractionConfig
 
-        extraction = ExtractionConfig(min_snr=float(spec.params.get("min_snr", ExtractionConfig().min_snr)))
+        extraction = ExtractionConfig.from_dict(
+            {k: v for k, v in spec.params.items() if k not in ("checkpoint", "sha256", "device")}, source=f"method {spec.name}")
         return ModelPeakFinder(spec.params["checkpoint"], geometry, RunnerConfig(
             device=spec.params.get("device", "cpu"), batch_size=1, extraction=extraction), name=spec.name)

@@ -62,6 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     threshold = m.add_argument("--prob-threshold", type=float, default=None, dest="threshold",
                                help="peak-probability threshold (default: arg-max of the two classes)")
     deprecated_alias(m, threshold, "--threshold")
+    m.add_argument("--params", default=None, metavar="EXTRACT.yaml",
+                   help="peak extraction parameters (YAML/JSON of ExtractionConfig: min_snr, min_pixels, max_pixels, "
+                        "background_gap, background_ring, max_peaks) (default: ExtractionConfig's)")
     r = p.add_argument_group("pipeline")
     add_output(r, "infer-out", "output directory", "--outdir")
     field_option(r, "--workers", PipelineConfig, "n_workers", "inference workers: one per GPU, or CPU workers")
@@ -120,6 +123,15 @@ def _model(args: argparse.Namespace) -> str:
     return args.model
 
 
+def _extraction(path: str | None):
+    from peaknet_bench.infer.peaks import ExtractionConfig
+    from peaknet_bench.util.structured import read_mapping
+
+    if path is None:
+        return ExtractionConfig()
+    return ExtractionConfig.from_dict(read_mapping(path, "peak extraction parameters"), source=path)
+
+
 def run_infer(args: argparse.Namespace) -> int:
     from peaknet_bench.infer.config import RunnerConfig
     from peaknet_bench.infer.pipeline import Pipeline, PipelineConfig
@@ -133,7 +145,7 @@ def run_infer(args: argparse.Namespace) -> int:
     runner = RunnerConfig(size=None if args.no_crop or args.size is None else tuple(args.size), batch_size=args.batch_size, device=device,
                           precision="bf16" if args.bf16 else "fp32", compile=args.compile,
                           backend=args.backend, threshold=args.threshold, seed=args.seed,
-                          host_threads=args.host_threads)
+                          host_threads=args.host_threads, extraction=_extraction(args.params))
     runner.validate()  # a device this machine lacks is refused here, not by an actor waiting for a GPU
     config = PipelineConfig(n_sources=args.sources, n_workers=args.workers, n_writers=args.writers,
                             queue_size=args.queue_size, result_queue_size=args.queue_size,

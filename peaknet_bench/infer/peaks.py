@@ -8,11 +8,13 @@ each component — never a placeholder. All per-component statistics are compute
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
+from peaknet_bench.errors import InputError
 from peaknet_bench.frame import PeakList
 from peaknet_bench.geometry import Assembler
 
@@ -34,6 +36,35 @@ class ExtractionConfig:
     # finder's strong spots) on simulated Pilatus frames, and costs nothing on the others
     # (docs/inference.md): networks also mark weak spots that the label rule leaves out.
     min_snr: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_pixels <= self.max_pixels:
+            raise InputError(None, "min_pixels", f"expected 1 <= min_pixels <= max_pixels, got {self.min_pixels}, {self.max_pixels}")
+        if self.background_gap < 0 or self.background_ring < 1:
+            raise InputError(None, "background_ring", "expected background_gap >= 0 and background_ring >= 1")
+        if self.max_peaks < 1:
+            raise InputError(None, "max_peaks", f"expected >= 1, got {self.max_peaks}")
+        if not (self.min_snr >= 0.0 and np.isfinite(self.min_snr)):
+            raise InputError(None, "min_snr", f"expected a finite value >= 0, got {self.min_snr}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str | None = None) -> "ExtractionConfig":
+        """Build from a mapping of field names (a model method's `--params` file)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(map(str, values)) - known)
+        if unknown:
+            raise InputError(source, unknown[0], f"unknown peak-extraction parameter; expected one of {sorted(known)}")
+        try:
+            return cls(**values)
+        except InputError as exc:
+            raise InputError(source, exc.where, exc.message) from None
+        except TypeError as exc:
+            raise InputError(source, None, f"peak-extraction parameters: {exc}") from None
+
+    def changed(self) -> dict[str, Any]:
+        """The fields that differ from the defaults (what a method spec records beside min_snr)."""
+        default = ExtractionConfig()
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)}
 
 
 def extract_peaks(

@@ -34,8 +34,9 @@ def add_finder_arguments(p: argparse.ArgumentParser, method_help_extra: str = ""
                                  "(default: pf8)")
     g = p.add_argument_group("peakfinder8 (--method pf8)", "CrystFEL defaults < --params file < these options")
     g.add_argument("--params", default=None, metavar="PF8.json",
-                   help="peakfinder8 parameters (JSON, e.g. from `peaks tune`) (default: CrystFEL's), or with "
-                        "--method dispersion its parameters (JSON/YAML of DispersionParams; default: DIALS')")
+                   help="peakfinder8 parameters (JSON, e.g. from `peaks tune`) (default: CrystFEL's); with "
+                        "--method dispersion its parameters (JSON/YAML of DispersionParams; default: DIALS'); with a "
+                        "model checkpoint its peak extraction (JSON/YAML of ExtractionConfig, e.g. {min_snr: 6})")
     actions = {"method": method}
     for flag, field, text in PF8_OPTIONS:
         actions[field] = field_option(g, flag, Peakfinder8Params, field, text, overridable=True, dest=f"pf8_{field}",

@@ -109,6 +109,5 @@ def find_peaks_in_files(
         "read_ms_per_frame": 1e3 * read_seconds / c.size,
         "frames_per_second": c.size / seconds,
     }
-    if method.kind == "pf8":
-        summary["params"] = dict(method.params)
+    summary["params"] = dict(method.params)
     return summary

@@ -77,13 +77,15 @@ class FinderKind:
 
     name: ClassVar[str]
     description: ClassVar[str]
+    takes_params: ClassVar[bool] = False  # whether spec() takes a --params mapping (read from params_source)
 
     @classmethod
     def accepts(cls, method: str) -> bool:
         return method == cls.name
 
     @classmethod
-    def spec(cls, method: str, name: str | None, device: str) -> MethodSpec:
+    def spec(cls, method: str, name: str | None, device: str, params: dict | None = None,
+             params_source: str | None = None) -> MethodSpec:
         return MethodSpec(name or cls.name, cls.name, {})
 
     @classmethod
@@ -114,7 +116,8 @@ class Peakfinder8Kind(FinderKind):
     description = "peakfinder8 (CrystFEL's defaults, or --params / the pf8 options)"
 
     @classmethod
-    def spec(cls, method: str, name: str | None, device: str) -> MethodSpec:
+    def spec(cls, method: str, name: str | None, device: str, params: dict | None = None,
+             params_source: str | None = None) -> MethodSpec:
         return pf8_method(None, name)
 
     @classmethod
@@ -129,7 +132,8 @@ class DispersionKind(FinderKind):
     description = "DIALS' extended dispersion spot finder (its defaults, or --params JSON)"
 
     @classmethod
-    def spec(cls, method: str, name: str | None, device: str) -> MethodSpec:
+    def spec(cls, method: str, name: str | None, device: str, params: dict | None = None,
+             params_source: str | None = None) -> MethodSpec:
         return dispersion_method(None, name)
 
     @classmethod
@@ -149,7 +153,8 @@ class CXIPeaksKind(FinderKind):
         return p.suffix in (".cxi", ".h5") and p.is_file()
 
     @classmethod
-    def spec(cls, method: str, name: str | None, device: str) -> MethodSpec:
+    def spec(cls, method: str, name: str | None, device: str, params: dict | None = None,
+             params_source: str | None = None) -> MethodSpec:
         return cxi_peaks_method(method, name)
 
     @classmethod
@@ -206,9 +211,13 @@ def cxi_peaks_method(path: str | os.PathLike, name: str | None = None) -> Method
     return MethodSpec(name or p.stem, "peaks-cxi", {"path": str(p.resolve()), "sha256": sha256_file(p)})
 
 
-def model_method(checkpoint: str | os.PathLike, name: str | None = None, device: str = "cpu") -> MethodSpec:
-    """A PeakNet checkpoint (.safetensors or a checkpoint directory); identified by its sha256."""
-    return finder_kind("model").spec(str(checkpoint), name, device)
+def model_method(checkpoint: str | os.PathLike, name: str | None = None, device: str = "cpu",
+                 extraction=None) -> MethodSpec:
+    """A PeakNet checkpoint (.safetensors or a checkpoint directory); identified by its sha256.
+    `extraction`: an ExtractionConfig (how its segmentation becomes peaks; default: the defaults)."""
+    from dataclasses import asdict
+
+    return finder_kind("model").spec(str(checkpoint), name, device, None if extraction is None else asdict(extraction))
 
 
 def oracle_method() -> MethodSpec:
@@ -231,12 +240,17 @@ def parse_method(method: str, params_path: str | None = None, name: str | None =
         params = None if params_path is None else DispersionParams.from_dict(
             read_yaml(params_path, "dispersion parameters"), source=params_path)
         return dispersion_method(params, name=name)
-    if params_path is not None:
-        raise InputError(None, "--params", f"parameters apply to --method pf8 or dispersion only, not {method!r}")
     for kind_name in FINDER_KINDS.names():
         kind = finder_kind(kind_name)
         if kind.accepts(method):
-            return kind.spec(method, name, device)
+            if params_path is None:
+                return kind.spec(method, name, device)
+            if not kind.takes_params:
+                raise InputError(None, "--params", f"parameters apply to --method pf8, dispersion or a model, not {method!r}")
+            from peaknet_bench.util.structured import read_mapping
+
+            return kind.spec(method, name, device, params=read_mapping(params_path, f"{kind_name} parameters"),
+                             params_source=params_path)
     raise InputError(None, "--method", f"expected pf8, dispersion, oracle, a .cxi peak-list file or a model checkpoint, got {method!r}")
 
 

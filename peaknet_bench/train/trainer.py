@@ -541,6 +541,18 @@ class Trainer:
 
         With `resume`, continue from the latest checkpoint in `out_dir` if there is one.
         Returns the last training and validation records."""
+        from peaknet_bench.util.outdir import OutputClaim
+
+        # Two runs in one out_dir would interleave logs and checkpoints: the second is refused.
+        what = f"model training of {self.cfg.model if isinstance(self.cfg.model, str) else 'a model config'}"
+        claim = OutputClaim(self.out_dir, what) if self.env.is_main else None
+        try:
+            return self._fit(resume, stop_at)
+        finally:
+            if claim is not None:
+                claim.release()
+
+    def _fit(self, resume: bool, stop_at: int | None) -> dict[str, Any]:
         from peaknet_bench.util.progress import bar
 
         if resume and (ckpt := self.latest_checkpoint()) is not None:

@@ -47,3 +47,11 @@ def read_yaml(path: str | os.PathLike, what: str = "file") -> Any:
         raise InputError(str(p), None, f"{what} not found") from None
     except yaml.YAMLError as exc:
         raise InputError(str(p), None, f"not valid YAML: {exc}") from None
+
+
+def read_mapping(path: str | os.PathLike, what: str = "file") -> dict[str, Any]:
+    """The YAML (or JSON) mapping of `path` (a parameters file): anything else is refused."""
+    data = read_yaml(path, what)
+    if not isinstance(data, dict):
+        raise InputError(str(path), None, f"{what}: expected a mapping of names to values, got {type(data).__name__}")
+    return data
