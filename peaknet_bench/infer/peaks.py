@@ -50,16 +50,9 @@ class ExtractionConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str | None = None) -> "ExtractionConfig":
         """Build from a mapping of field names (a model method's `--params` file)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(map(str, values)) - known)
-        if unknown:
-            raise InputError(source, unknown[0], f"unknown peak-extraction parameter; expected one of {sorted(known)}")
-        try:
-            return cls(**values)
-        except InputError as exc:
-            raise InputError(source, exc.where, exc.message) from None
-        except TypeError as exc:
-            raise InputError(source, None, f"peak-extraction parameters: {exc}") from None
+        from peaknet_bench.util.structured import dataclass_from_mapping
+
+        return dataclass_from_mapping(cls, values, "peak-extraction", source)
 
     def changed(self) -> dict[str, Any]:
         """The fields that differ from the defaults (what a method spec records beside min_snr)."""

@@ -21,7 +21,7 @@ straddle panels or gaps.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -80,15 +80,9 @@ class DispersionParams:
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str | None = None) -> "DispersionParams":
         """Build from a mapping (field names, or DIALS' spellings with dashes)."""
-        known = {f.name for f in fields(cls)}
-        kwargs = {str(k).replace("-", "_"): v for k, v in values.items()}
-        unknown = sorted(set(kwargs) - known)
-        if unknown:
-            raise InputError(source, unknown[0], f"unknown dispersion parameter; expected one of {sorted(known)}")
-        try:
-            return cls(**kwargs)
-        except InputError as exc:
-            raise InputError(source, exc.where, exc.message) from None
+        from peaknet_bench.util.structured import dataclass_from_mapping
+
+        return dataclass_from_mapping(cls, values, "dispersion", source)
 
 
 @njit(cache=True, nogil=True)

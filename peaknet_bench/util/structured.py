@@ -55,3 +55,22 @@ def read_mapping(path: str | os.PathLike, what: str = "file") -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InputError(str(path), None, f"{what}: expected a mapping of names to values, got {type(data).__name__}")
     return data
+
+
+def dataclass_from_mapping(cls: type, values: dict[str, Any], what: str, source: str | None = None) -> Any:
+    """`cls(**values)` for a parameters dataclass, with errors that name `source` and the field:
+    unknown names are refused (dashes read as underscores: the tools' own spellings), and the
+    class's own InputError (from its checks) or a TypeError gets `source` prefixed."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(cls)}
+    kwargs = {str(k).replace("-", "_"): v for k, v in values.items()}
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        raise InputError(source, unknown[0], f"unknown {what} parameter; expected one of {sorted(known)}")
+    try:
+        return cls(**kwargs)
+    except InputError as exc:
+        raise InputError(source, exc.where, exc.message) from None
+    except TypeError as exc:
+        raise InputError(source, None, f"{what} parameters: {exc}") from None
