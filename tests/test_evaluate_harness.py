@@ -95,7 +95,7 @@ def test_method_identity_hash_is_canonical():
         MethodSpec("x", "magic")
     with pytest.raises(InputError, match="--method"):
         parse_method("no-such-thing.bin")
-    with pytest.raises(InputError, match="pf8 or dispersion only"):
+    with pytest.raises(InputError, match="pf8, dispersion or a model"):
         parse_method("oracle", params_path="tuned.json")
 
 

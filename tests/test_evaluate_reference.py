@@ -400,6 +400,14 @@ def test_cli_evaluate_with_reference(tmp_path, capsys):
     assert load_reference_results(out)["config"]["match_radius_px"] == 1.0
     assert main(["evaluate", "--frames", str(CBF / FILES[CSPAD]), "--reference", str(DIALS), "--experiment", "x"]) == 1
     assert "--experiment does not go with --reference" in capsys.readouterr().err
+    # a YAML parameters file (dispersion, a model's extraction) works here too
+    disp = tmp_path / "dispersion.yaml"
+    disp.write_text("gain: 25\nglobal_threshold: 100\nmin_spot_size: 2\n")
+    assert main(["evaluate", "--method", "dispersion", "--params", str(disp), "--frames", str(CBF / FILES[CSPAD]),
+                 "--reference", str(FIXTURES / "cspad.strong.refl"), "--cell", str(REAL.parent / "data" / "pdb" / "2tli.pdb"),
+                 "-o", str(tmp_path / "d.json"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["n_reference"] == 176 and d["recall"] > 0.95
 
 
 @real

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 
@@ -155,7 +154,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     method = finder_method(args, args.device, args.name)
     source = _frames(args, default_n=EVALUATE_SIMULATED_FRAMES)
     if args.params and not args.allow_overlap:
-        tuned = json.loads(Path(args.params).read_text())
+        from peaknet_bench.util.structured import read_yaml
+
+        tuned = read_yaml(args.params, "parameters file")  # YAML or JSON (a tuner output is JSON)
         shared = overlapping_frames(tuned if isinstance(tuned, dict) else {}, source.identity(), source.indices())
         if shared:
             raise InputError(args.params, "tuning.frame_indices",

@@ -7,7 +7,6 @@ The handler behind `evaluate` when `--reference` is given (flags registered in
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +130,9 @@ def run_evaluate_reference(args: argparse.Namespace) -> int:
     if args.params and not args.allow_overlap:
         from peaknet_bench.evaluate.tune import overlapping_frames
 
-        tuned = json.loads(Path(args.params).read_text())
+        from peaknet_bench.util.structured import read_yaml
+
+        tuned = read_yaml(args.params, "parameters file")  # YAML or JSON (a tuner output is JSON)
         paths = expand_spec(args.frames)
         start = args.start
         ident = frames_identity(paths, [start], args.geom, args.reader)
