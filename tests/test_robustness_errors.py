@@ -114,7 +114,7 @@ def test_ctrl_c_inside_a_parallel_numba_kernel_exits_130():
     into a process that already holds Ray's and numba's threads from other tests can land on
     any of them, which made the in-process version hang."""
     script = textwrap.dedent("""
-        import os, signal, sys, threading
+        import os, subprocess, sys
         import numba, numpy as np
         from peaknet_bench import cli
         from peaknet_bench.io import commands as geom_commands
@@ -132,7 +132,10 @@ def test_ctrl_c_inside_a_parallel_numba_kernel_exits_130():
         spin(10)
 
         def interrupted_handler(args):
-            threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+            # The interrupt comes from another process: a Python timer thread would need the
+            # GIL, which the kernel holds, and so could fire only after it returned (a race
+            # that a loaded machine loses).
+            subprocess.Popen(["sh", "-c", f"sleep 0.3; kill -INT {os.getpid()}"])
             spin(3 * 10**8)  # about 2 s: numba notices the signal only when the kernel returns
             return 0
 
