@@ -114,9 +114,13 @@ def test_ctrl_c_inside_a_parallel_numba_kernel_exits_130():
     into a process that already holds Ray's and numba's threads from other tests can land on
     any of them, which made the in-process version hang."""
     script = textwrap.dedent("""
-        import os, subprocess, sys
+        import os, signal, subprocess, sys
         import numba, numpy as np
         from peaknet_bench import cli
+
+        # As a terminal gives it: a test run started in the background by a non-interactive
+        # shell ignores SIGINT, and Python then installs no KeyboardInterrupt handler.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from peaknet_bench.io import commands as geom_commands
 
         @numba.njit(parallel=True)
