@@ -129,12 +129,16 @@ class Peakfinder8Kind(FinderKind):
 
 class DispersionKind(FinderKind):
     name = "dispersion"
-    description = "DIALS' extended dispersion spot finder (its defaults, or --params JSON)"
+    description = "DIALS' extended dispersion spot finder (its defaults, or --params JSON/YAML)"
+    takes_params = True  # --params: DispersionParams fields (DIALS' names)
 
     @classmethod
     def spec(cls, method: str, name: str | None, device: str, params: dict | None = None,
              params_source: str | None = None) -> MethodSpec:
-        return dispersion_method(None, name)
+        from peaknet_bench.peakfind.dispersion import DispersionParams
+
+        values = None if params is None else DispersionParams.from_dict(params, source=params_source or "--params")
+        return dispersion_method(values, name)
 
     @classmethod
     def build(cls, spec, geometry, truth_of=None):
@@ -228,18 +232,12 @@ def oracle_method() -> MethodSpec:
 def parse_method(method: str, params_path: str | None = None, name: str | None = None, device: str = "cpu",
                  pf8_params=None) -> MethodSpec:
     """The commands' `--method`: "pf8" (with `--params`, or `pf8_params` already resolved from
-    the pf8 options), "oracle", a .cxi peak file, or a model checkpoint (.safetensors file or
-    checkpoint directory) — whichever registered kind accepts it."""
+    the pf8 options), "dispersion", "oracle", a .cxi peak file, or a model checkpoint
+    (.safetensors file or checkpoint directory) — whichever registered kind accepts it; kinds
+    that take parameters read the `--params` mapping (YAML or JSON)."""
     if method == "pf8":
         params = pf8_params if pf8_params is not None else load_pf8_params(params_path)
         return pf8_method(params, name=name or ("pf8-tuned" if params_path else "pf8-default"))
-    if method == "dispersion":
-        from peaknet_bench.peakfind.dispersion import DispersionParams
-        from peaknet_bench.util.structured import read_yaml
-
-        params = None if params_path is None else DispersionParams.from_dict(
-            read_yaml(params_path, "dispersion parameters"), source=params_path)
-        return dispersion_method(params, name=name)
     for kind_name in FINDER_KINDS.names():
         kind = finder_kind(kind_name)
         if kind.accepts(method):
