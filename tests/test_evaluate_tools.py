@@ -178,3 +178,17 @@ def test_tuner_keeps_the_defaults_when_nothing_indexes(exp_path):
                    cell=UnitCell(35.0, 45.0, 71.0, 90.0, 90.0, 90.0))
     assert out["tuning"]["best"]["indexing_yield"] == 0.0
     assert out["peakfinder8"] == Peakfinder8Params().to_dict()
+
+
+def test_refuse_tuning_overlap_reads_any_params_file(tmp_path):
+    from peaknet_bench.evaluate.tune import refuse_tuning_overlap
+
+    ident = {"experiment_sha256": "abc", "seed": 3}
+    tuned = tmp_path / "tuned.json"
+    tuned.write_text(json.dumps({"threshold": 30, "tuning": {"dataset": ident, "frame_indices": [4, 5, 6]}}))
+    with pytest.raises(InputError, match="tuned.json: tuning.frame_indices: these parameters were tuned on 2 of"):
+        refuse_tuning_overlap(str(tuned), ident, range(5, 10), "evaluate on other frames")
+    refuse_tuning_overlap(str(tuned), ident, range(7, 10), "x")  # disjoint frames
+    plain = tmp_path / "extract.yaml"
+    plain.write_text("min_snr: 6\n")  # not a tuner output: nothing to overlap
+    refuse_tuning_overlap(str(plain), ident, range(10), "x")

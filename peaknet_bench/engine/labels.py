@@ -72,7 +72,7 @@ def data_labels(windows: Windows, which: np.ndarray | None = None, fraction: flo
     data = np.where(windows.valid, windows.data, np.nan)
     border = np.ones((s, s), bool)
     border[1:-1, 1:-1] = False
-    with np.errstate(all="ignore"), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows: no label below
         bg = np.nanmedian(data[:, border], axis=1)
         bg = np.where(np.isnan(bg), np.nanmedian(data.reshape(n, -1), axis=1), bg)

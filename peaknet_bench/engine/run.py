@@ -65,8 +65,10 @@ def found_peaks(source: PeakSource, frame: Frame, i: int) -> PeakList:
     """The found peaks of frame `i` from either kind of peak source."""
     find = getattr(source, "find", None)
     return find(frame) if callable(find) else source(frame, i)
-UNFIT_LABELS = ("none", "half_max")
 PredictionSource = Callable[[Frame, int, PeakList], PeakList]  # (frame, index, found) -> predicted
+
+
+UNFIT_LABELS = ("none", "half_max")  # EngineConfig.unfit_label
 
 
 @dataclass(frozen=True)

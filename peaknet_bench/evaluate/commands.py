@@ -144,7 +144,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from peaknet_bench.evaluate.harness import EvalConfig, evaluate
     from peaknet_bench.evaluate.results import write_results
     from peaknet_bench.peakfind.commands import finder_method
-    from peaknet_bench.evaluate.tune import overlapping_frames
+    from peaknet_bench.evaluate.tune import refuse_tuning_overlap
     from peaknet_bench.util.output import emit, table
 
     if getattr(args, "reference", None) is not None:
@@ -154,14 +154,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     method = finder_method(args, args.device, args.name)
     source = _frames(args, default_n=EVALUATE_SIMULATED_FRAMES)
     if args.params and not args.allow_overlap:
-        from peaknet_bench.util.structured import read_yaml
-
-        tuned = read_yaml(args.params, "parameters file")  # YAML or JSON (a tuner output is JSON)
-        shared = overlapping_frames(tuned if isinstance(tuned, dict) else {}, source.identity(), source.indices())
-        if shared:
-            raise InputError(args.params, "tuning.frame_indices",
-                             f"these parameters were tuned on {len(shared)} of the evaluation frames (e.g. {shared[:3]}); "
-                             "evaluate on disjoint frames (another --seed or --start) or pass --allow-overlap")
+        refuse_tuning_overlap(args.params, source.identity(), source.indices(),
+                              "evaluate on disjoint frames (another --seed or --start)")
     if args.workers < 1:
         raise InputError(None, "--workers", f"expected >= 1, got {args.workers}")
     radius = EvalConfig.match_radius_px if args.match_radius is None else args.match_radius

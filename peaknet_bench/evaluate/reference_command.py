@@ -107,7 +107,6 @@ def human_summary(d: dict[str, Any], output: str) -> str:
 
 
 def run_evaluate_reference(args: argparse.Namespace) -> int:
-    from peaknet_bench.errors import InputError
     from peaknet_bench.evaluate.methods import parse_method
     from peaknet_bench.evaluate.reference import (
         ReferenceConfig,
@@ -128,20 +127,12 @@ def run_evaluate_reference(args: argparse.Namespace) -> int:
                              indexer_options=indexer_options(args, args.indexer), workers=args.workers,
                              address=args.address, chunk_size=args.chunk_size)
     if args.params and not args.allow_overlap:
-        from peaknet_bench.evaluate.tune import overlapping_frames
+        from peaknet_bench.evaluate.tune import refuse_tuning_overlap
 
-        from peaknet_bench.util.structured import read_yaml
-
-        tuned = read_yaml(args.params, "parameters file")  # YAML or JSON (a tuner output is JSON)
-        paths = expand_spec(args.frames)
         start = args.start
-        ident = frames_identity(paths, [start], args.geom, args.reader)
         n = args.n_frames if args.n_frames is not None else 10**9
-        shared = overlapping_frames(tuned if isinstance(tuned, dict) else {}, ident, range(start, start + n))
-        if shared:
-            raise InputError(args.params, "tuning.frame_indices",
-                             f"these parameters were tuned on {len(shared)} of the evaluation frames (e.g. {shared[:3]}); "
-                             "evaluate on other frames or pass --allow-overlap")
+        ident = frames_identity(expand_spec(args.frames), [start], args.geom, args.reader)
+        refuse_tuning_overlap(args.params, ident, range(start, start + n), "evaluate on other frames")
     results = evaluate_against_reference(method, args.frames, reference, config, cell=_cell(args, reference),
                                          geom=args.geom, reader=args.reader, start=args.start, n_frames=args.n_frames,
                                          predictions=args.predictions)

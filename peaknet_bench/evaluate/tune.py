@@ -261,3 +261,18 @@ def overlapping_frames(tuned: dict[str, Any], dataset: dict[str, Any], indices: 
     if not same:
         return []
     return sorted(set(t.get("frame_indices", [])) & set(indices))
+
+
+def refuse_tuning_overlap(params_path: str, dataset: dict[str, Any], indices: range, advice: str) -> None:
+    """Refuse to evaluate parameters (a `--params` file) on frames they were tuned on.
+
+    Any parameters file (YAML or JSON) may come in: only a tuner's output records a tuning
+    subset, so other files never overlap."""
+    from peaknet_bench.util.structured import read_yaml
+
+    tuned = read_yaml(params_path, "parameters file")
+    shared = overlapping_frames(tuned if isinstance(tuned, dict) else {}, dataset, indices)
+    if shared:
+        raise InputError(params_path, "tuning.frame_indices",
+                         f"these parameters were tuned on {len(shared)} of the evaluation frames (e.g. {shared[:3]}); "
+                         f"{advice} or pass --allow-overlap")
