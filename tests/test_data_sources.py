@@ -38,3 +38,25 @@ def test_simulated_record_has_every_field():
     hits = [r for _, _, r in out if r.extra["is_hit"]]
     for r in hits:
         assert len(r.crystals) >= 1 and r.crystals.astar.shape[1:] == (3, 3)
+
+
+def test_experiment_group_names_the_store_group_and_is_omitted_when_unset():
+    plain = ExperimentEntry(name="cspad-lysozyme", frames=1)
+    grouped = ExperimentEntry(name="cspad-thermolysin", frames=1, group="cspad-6adu")
+    # Unset, the field is absent from the dump: older recipes' provenance (and their
+    # datasets' checksums) stay as they were.
+    assert "group" not in plain.model_dump(mode="json")
+    assert grouped.model_dump(mode="json")["group"] == "cspad-6adu"
+    assert ExperimentEntry.model_validate(grouped.model_dump(mode="json")) == grouped
+
+
+@pytest.mark.slow
+def test_two_gains_of_one_detector_go_to_two_groups():
+    from peaknet_bench.data.simulated_records import simulated_records
+
+    recipe = Recipe(name="x", version="1", engine={"finder": "dispersion", "batch_size": 1},
+                    experiments=[ExperimentEntry(name="cspad-thermolysin", frames=1, seed=3, group="cspad-6adu",
+                                                 splits={"train": 1.0})])
+    (detector, geometry, rec), = simulated_records(recipe, recipe.experiments[0], ["train"])
+    assert detector == "cspad-6adu" and rec.image.shape == geometry.slab_shape
+    assert {p.adu_per_photon for p in geometry.panels} == {6.0}

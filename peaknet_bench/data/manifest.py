@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator
 
 from peaknet_bench import __version__
 from peaknet_bench.errors import InputError
@@ -50,6 +50,18 @@ class ExperimentEntry(BaseModel):
     seed: int = 0
     splits: dict[str, float] = Field(default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1})
     engine: dict[str, Any] = Field(default_factory=dict)  # per-experiment overrides of Recipe.engine
+    # The store group the frames go to (default: the detector's geometry name). Two experiments
+    # on one detector with different panel settings (e.g. gain) need groups of their own.
+    group: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_default_group(self, handler):
+        # A recipe that names no group dumps as before the field existed: older datasets'
+        # provenance, and so their checksums, are unchanged.
+        out = handler(self)
+        if self.group is None:
+            out.pop("group", None)
+        return out
 
     def engine_settings(self, base: dict[str, Any]) -> dict[str, Any]:
         """The recipe's engine settings with this experiment's overrides (mappings merged key by key)."""

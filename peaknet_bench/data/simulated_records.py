@@ -62,7 +62,7 @@ def simulated_records(recipe: Recipe, entry: ExperimentEntry, splits: list[str])
     experiment = load_experiment(entry.name)
     sim = Simulator(experiment, seed=entry.seed)
     geometry = sim.geometry
-    detector = _detector_group(experiment)
+    detector = entry.group or _detector_group(experiment)
     finder = build_finder(label_finder(settings, pf8_params), geometry)
     max_adu = sim.detector.max_adu  # the readout saturates at ±max_adu
     encoding = ImageEncoding.for_range(experiment.detector.adc_step_adu, -max_adu, max_adu)
