@@ -23,13 +23,14 @@ from peaknet_bench.infer.peaks import ExtractionConfig
 from peaknet_bench.peakfind.dispersion import DispersionFinder, DispersionParams
 from peaknet_bench.sim import Simulator, load_experiment
 
-# The dispersion settings of datasets/peaknet-train/1.2 (the label rule) per experiment.
+# The dispersion settings of datasets/peaknet-train/1.3 (the label rule) per experiment.
 EXPERIMENTS = {
     "pilatus6m-thaumatin": {"gain": 1.0},
     "cspad-lysozyme": {"gain": 25.0, "global_threshold": 100.0, "min_spot_size": 2},
+    "cspad-thermolysin": {"gain": 25.0, "global_threshold": 100.0, "min_spot_size": 2},
     "epix10k-lysozyme": {"gain": 10.0},
 }
-CUTS = (0.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 20.0)
+CUTS = (0.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 20.0, 25.0, 30.0)
 
 
 def main() -> None:

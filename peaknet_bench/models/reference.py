@@ -24,11 +24,11 @@ REFERENCE_TEACHER = ModelConfig(
 )
 REFERENCE_STUDENT = ModelConfig(
     name="ref-student",
-    backbone=BackboneSpec("convnextv2", {"size": "atto", "widths": [32, 64, 128, 256], "depths": [1, 1, 3, 1]}),
-    bifpn=BiFPNConfig(channels=64, num_blocks=2),
-    head=HeadConfig(channels=64),
+    backbone=BackboneSpec("convnextv2", {"size": "atto", "widths": [40, 80, 160, 320], "depths": [1, 1, 3, 1]}),
+    bifpn=BiFPNConfig(channels=80, num_blocks=2),
+    head=HeadConfig(channels=80),
     description="reference student (baselines/models), distilled from ref-teacher: "
-                "ConvNeXtV2 32-64-128-256 / 1-1-3-1 + 2 BiFPN blocks x 64, local signal-to-noise input",
+                "ConvNeXtV2 40-80-160-320 / 1-1-3-1 + 2 BiFPN blocks x 80, local signal-to-noise input",
 )
 for _cfg in (REFERENCE_TEACHER, REFERENCE_STUDENT):
     register_model(_cfg)
