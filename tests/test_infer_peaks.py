@@ -66,6 +66,30 @@ def test_significance_cut_reads_the_local_snr_input():
     assert len(extract_peaks(seg, img)["row"]) == 2 and "snr" not in extract_peaks(seg, img)
 
 
+def test_global_threshold_counts_pixels_over_it_around_each_component():
+    """DIALS' absolute cut: a model component (often just a sharp spot's peak pixel) is kept when
+    at least min_spot_size pixels of it and its 8-neighbours exceed global_threshold (raw units);
+    a bad pixel never counts."""
+    img = np.full((20, 20), 10.0)
+    seg = np.zeros((20, 20), bool)
+    seg[3, 3] = True
+    img[3, 3], img[4, 3] = 300.0, 150.0  # a sharp spot: the neighbour is over 100 too
+    seg[10, 10] = True
+    img[10, 10], img[11, 10] = 300.0, 60.0  # one pixel over 100: a DIALS spot of size 1
+    seg[15, 14:16] = True
+    img[15, 14:16] = 120.0  # two pixels of the component itself
+    off = extract_peaks(seg, img, config=ExtractionConfig(min_snr=0.0))
+    assert len(off["row"]) == 3  # 0: off, the default
+    kept = extract_peaks(seg, img, config=ExtractionConfig(global_threshold=100.0, min_spot_size=2))
+    assert kept["row"].tolist() == pytest.approx([3.0, 15.0])
+    one = extract_peaks(seg, img, config=ExtractionConfig(global_threshold=100.0, min_spot_size=1))
+    assert len(one["row"]) == 3
+    good = np.ones_like(seg)
+    good[4, 3] = False  # the spot's second pixel is bad: it no longer counts
+    masked = extract_peaks(seg, img, good=good, config=ExtractionConfig(global_threshold=100.0))
+    assert masked["row"].tolist() == pytest.approx([15.0])
+
+
 def test_bad_pixels_excluded():
     img = _gauss((20, 20), 10, 10, 100.0)
     seg = img > 20
@@ -142,6 +166,7 @@ def test_extraction_config_from_a_mapping_checks_names_and_values():
         ExtractionConfig.from_dict({"threshold": 3}, source="x.yaml")
     for bad, field in (({"min_snr": -1}, "min_snr"), ({"min_snr": float("nan")}, "min_snr"),
                        ({"min_pixels": 5, "max_pixels": 4}, "min_pixels"), ({"max_peaks": 0}, "max_peaks"),
-                       ({"background_ring": 0}, "background_ring")):
+                       ({"background_ring": 0}, "background_ring"), ({"global_threshold": -1}, "global_threshold"),
+                       ({"min_spot_size": 0}, "min_spot_size")):
         with pytest.raises(InputError, match=f"x.yaml: {field}"):
             ExtractionConfig.from_dict(bad, source="x.yaml")

@@ -36,6 +36,13 @@ class ExtractionConfig:
     # finder's strong spots) on simulated Pilatus frames, and costs nothing on the others
     # (docs/inference.md): networks also mark weak spots that the label rule leaves out.
     min_snr: float = 10.0
+    # DIALS' absolute cut, for agreeing with a DIALS run on a detector in ADU: a peak is kept
+    # only when at least `min_spot_size` pixels of it and its 8-neighbours (good pixels) exceed
+    # `global_threshold`, in the detector's raw units (DIALS' global_threshold and min_spot_size;
+    # 0: off). The model marks a sharp spot's peak pixel, DIALS counts every pixel over its cut,
+    # hence the neighbours.
+    global_threshold: float = 0.0
+    min_spot_size: int = 2
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_pixels <= self.max_pixels:
@@ -46,6 +53,10 @@ class ExtractionConfig:
             raise InputError(None, "max_peaks", f"expected >= 1, got {self.max_peaks}")
         if not (self.min_snr >= 0.0 and np.isfinite(self.min_snr)):
             raise InputError(None, "min_snr", f"expected a finite value >= 0, got {self.min_snr}")
+        if not (self.global_threshold >= 0.0 and np.isfinite(self.global_threshold)):
+            raise InputError(None, "global_threshold", f"expected a finite value >= 0, got {self.global_threshold}")
+        if not 1 <= self.min_spot_size <= 9:
+            raise InputError(None, "min_spot_size", f"expected 1..9 (pixels of a 3 x 3 neighbourhood), got {self.min_spot_size}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str | None = None) -> "ExtractionConfig":
@@ -124,6 +135,8 @@ def extract_peaks(
             z = snr_squash * np.sinh(z / snr_squash)
         comp_snr = np.bincount(lab, weights=z, minlength=n + 1)[1:] / np.sqrt(npix)
         keep &= comp_snr >= cfg.min_snr
+    if cfg.global_threshold > 0:
+        keep &= _pixels_over(img, labels, on_flat, lab, n, cfg.global_threshold, good) >= cfg.min_spot_size
     order = np.argsort(-intensity[keep], kind="stable")[: cfg.max_peaks]
     idx = np.nonzero(keep)[0][order]
     idx.sort()  # raster order of first pixel, as the labels are assigned
@@ -134,6 +147,23 @@ def extract_peaks(
     if comp_snr is not None:
         out["snr"] = comp_snr[idx]
     return out
+
+
+def _pixels_over(img: np.ndarray, labels: np.ndarray, on_flat: np.ndarray, lab: np.ndarray, n: int,
+                 threshold: float, good: np.ndarray | None) -> np.ndarray:
+    """Per component: good pixels of the component grown by one pixel (8-neighbours) whose
+    value exceeds `threshold` (a pixel next to two components counts for both)."""
+    rows, cols = np.divmod(on_flat, img.shape[1])
+    d = np.arange(-1, 2)
+    r, c = np.broadcast_arrays(rows[:, None, None] + d[None, :, None], cols[:, None, None] + d[None, None, :])
+    inside = (r >= 0) & (r < img.shape[0]) & (c >= 0) & (c < img.shape[1])
+    pix = r[inside] * img.shape[1] + c[inside]
+    comp = np.broadcast_to(lab[:, None, None], inside.shape)[inside]
+    over = img.ravel()[pix] > threshold
+    if good is not None:
+        over &= np.asarray(good, bool).ravel()[pix]
+    pairs = np.unique(comp[over].astype(np.int64) * img.size + pix[over])  # each pixel once per component
+    return np.bincount(pairs // img.size, minlength=n + 1)[1:]
 
 
 def _background_ring(seg: np.ndarray, labels: np.ndarray, on_flat: np.ndarray, lab: np.ndarray, gap: int,
