@@ -149,16 +149,23 @@ def extract_peaks(
     return out
 
 
+def _windows(flat: np.ndarray, shape: tuple[int, int], half: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices of the (2·half+1)² window around every pixel of `flat` (clipped to the
+    image) and the position in `flat` of the pixel each came from."""
+    rows, cols = np.divmod(flat, shape[1])
+    d = np.arange(-half, half + 1)
+    r, c = np.broadcast_arrays(rows[:, None, None] + d[None, :, None], cols[:, None, None] + d[None, None, :])
+    inside = (r >= 0) & (r < shape[0]) & (c >= 0) & (c < shape[1])
+    src = np.broadcast_to(np.arange(rows.size)[:, None, None], inside.shape)[inside]
+    return r[inside] * shape[1] + c[inside], src
+
+
 def _pixels_over(img: np.ndarray, labels: np.ndarray, on_flat: np.ndarray, lab: np.ndarray, n: int,
                  threshold: float, good: np.ndarray | None) -> np.ndarray:
     """Per component: good pixels of the component grown by one pixel (8-neighbours) whose
     value exceeds `threshold` (a pixel next to two components counts for both)."""
-    rows, cols = np.divmod(on_flat, img.shape[1])
-    d = np.arange(-1, 2)
-    r, c = np.broadcast_arrays(rows[:, None, None] + d[None, :, None], cols[:, None, None] + d[None, None, :])
-    inside = (r >= 0) & (r < img.shape[0]) & (c >= 0) & (c < img.shape[1])
-    pix = r[inside] * img.shape[1] + c[inside]
-    comp = np.broadcast_to(lab[:, None, None], inside.shape)[inside]
+    pix, src = _windows(on_flat, img.shape, 1)
+    comp = lab[src]
     over = img.ravel()[pix] > threshold
     if good is not None:
         over &= np.asarray(good, bool).ravel()[pix]
@@ -190,20 +197,9 @@ def _background_ring(seg: np.ndarray, labels: np.ndarray, on_flat: np.ndarray, l
             ring &= good
         idx = np.flatnonzero(ring)
         return idx, grown.ravel()[idx]
-    rows, cols = np.divmod(on_flat, shape[1])
-
-    def around(half: int) -> tuple[np.ndarray, np.ndarray]:
-        """Flat indices of the (2·half+1)² window around every component pixel (clipped to the
-        image) and the index of the component pixel each came from."""
-        d = np.arange(-half, half + 1)
-        r, c = np.broadcast_arrays(rows[:, None, None] + d[None, :, None], cols[:, None, None] + d[None, None, :])
-        inside = (r >= 0) & (r < shape[0]) & (c >= 0) & (c < shape[1])
-        src = np.broadcast_to(np.arange(rows.size)[:, None, None], inside.shape)[inside]
-        return r[inside] * shape[1] + c[inside], src
-
     near = np.zeros(seg.size, dtype=bool)
-    near[around(gap)[0]] = True
-    cand, src = around(gap + width)
+    near[_windows(on_flat, shape, gap)[0]] = True
+    cand, src = _windows(on_flat, shape, gap + width)
     grown = np.zeros(seg.size, dtype=labels.dtype)
     np.maximum.at(grown, cand, lab[src])
     idx = np.flatnonzero(grown)  # every candidate got a label >= 1
