@@ -136,7 +136,7 @@ def extract_peaks(
         comp_snr = np.bincount(lab, weights=z, minlength=n + 1)[1:] / np.sqrt(npix)
         keep &= comp_snr >= cfg.min_snr
     if cfg.global_threshold > 0:
-        keep &= _pixels_over(img, labels, on_flat, lab, n, cfg.global_threshold, good) >= cfg.min_spot_size
+        keep &= _pixels_over(img, on_flat, lab, n, cfg.global_threshold, good) >= cfg.min_spot_size
     order = np.argsort(-intensity[keep], kind="stable")[: cfg.max_peaks]
     idx = np.nonzero(keep)[0][order]
     idx.sort()  # raster order of first pixel, as the labels are assigned
@@ -160,7 +160,7 @@ def _windows(flat: np.ndarray, shape: tuple[int, int], half: int) -> tuple[np.nd
     return r[inside] * shape[1] + c[inside], src
 
 
-def _pixels_over(img: np.ndarray, labels: np.ndarray, on_flat: np.ndarray, lab: np.ndarray, n: int,
+def _pixels_over(img: np.ndarray, on_flat: np.ndarray, lab: np.ndarray, n: int,
                  threshold: float, good: np.ndarray | None) -> np.ndarray:
     """Per component: good pixels of the component grown by one pixel (8-neighbours) whose
     value exceeds `threshold` (a pixel next to two components counts for both)."""
