@@ -111,3 +111,18 @@ def test_dispersion_rayonix_1920(benchmark, rayonix) -> None:
     frame = Frame(data=data, mask=mask, geometry=g, photon_energy_ev=9500.0, clen_m=0.1)
     benchmark.extra_info["peaks"] = len(finder.find(frame))
     benchmark(finder.find, frame)
+
+
+def test_spot_separation_rayonix_1920(benchmark, rayonix) -> None:
+    """DIALS' peak-centroid test on another finder's peaks (what a model's extraction pays for
+    ExtractionConfig.max_separation): the strong-pixel regions of the panels holding peaks."""
+    from peaknet_bench.frame import Frame
+    from peaknet_bench.peakfind.dispersion import DispersionFinder, DispersionParams
+
+    g, frames = rayonix
+    data, mask = frames[0]
+    finder = DispersionFinder(DispersionParams(gain=1.0), g)
+    peaks = finder.find(Frame(data=data, mask=mask, geometry=g, photon_energy_ev=9500.0, clen_m=0.1))
+    sep = benchmark(finder.spot_separation, peaks, data, mask)
+    benchmark.extra_info["peaks"] = len(peaks)
+    assert np.isfinite(sep).all()  # every peak lies on a strong spot: the work is real

@@ -167,6 +167,6 @@ def test_extraction_config_from_a_mapping_checks_names_and_values():
     for bad, field in (({"min_snr": -1}, "min_snr"), ({"min_snr": float("nan")}, "min_snr"),
                        ({"min_pixels": 5, "max_pixels": 4}, "min_pixels"), ({"max_peaks": 0}, "max_peaks"),
                        ({"background_ring": 0}, "background_ring"), ({"global_threshold": -1}, "global_threshold"),
-                       ({"min_spot_size": 0}, "min_spot_size")):
+                       ({"min_spot_size": 0}, "min_spot_size"), ({"max_separation": -1}, "max_separation")):
         with pytest.raises(InputError, match=f"x.yaml: {field}"):
             ExtractionConfig.from_dict(bad, source="x.yaml")

@@ -96,6 +96,7 @@ def test_pilatus_geometry_and_parallax_match_dials(frames) -> None:
     assert g.n_panels == 1 and g.slab_shape == (2527, 2463)
     p = g.panels[0]
     assert (p.corner_x, p.corner_y, p.res) == (1261.61, 1306.96, pytest.approx(1 / 172e-6))
+    assert p.adu_per_photon == 1.0  # a Dectris detector counts photons
     assert f.clen_m == 0.351 and f.photon_energy_ev == pytest.approx(12398.42 / 0.96859)
     fs_exp, ss_exp, panel, points, rays = _predicted(f, "thau_3_2_0001")
     _, fs, ss = g.ray_to_slab(points)  # DIALS' recorded positions, flat-mapped: pure geometry

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from peaknet_bench.errors import InputError
-from peaknet_bench.frame import Frame
+from peaknet_bench.frame import Frame, PeakList
 from peaknet_bench.geometry import Geometry, Panel
-from peaknet_bench.peakfind.dispersion import DispersionFinder, DispersionParams, _window_sums
+from peaknet_bench.peakfind.dispersion import DispersionFinder, DispersionParams, _window_sums, peak_centroid_separation
 
 REAL = Path("/work/shared/real")
 if not REAL.exists():
@@ -122,8 +122,51 @@ def test_spot_size_limits_and_peak_budget():
     assert len(two) == 2 and set(two.intensity) == set(np.sort(full.intensity)[-2:])
 
 
+def test_peak_centroid_separation_is_dials_brightest_pixel_to_raw_centroid():
+    labels = np.zeros((12, 12), np.int32)
+    image = np.zeros((12, 12))
+    labels[2:5, 2:5] = 1  # a round spot: brightest pixel at its centroid
+    image[2:5, 2:5] = [[1, 2, 1], [2, 8, 2], [1, 2, 1]]
+    labels[8, 1:10] = 2  # a streak of 9 pixels, brightest at one end
+    image[8, 1:10] = [9, 3, 3, 3, 3, 3, 3, 3, 3]
+    sep = peak_centroid_separation(image, labels, 2)
+    centroid = np.sum(np.arange(1, 10) * image[8, 1:10]) / image[8, 1:10].sum()
+    np.testing.assert_allclose(sep, [0.0, centroid - 1.0])
+    assert sep[1] > 2.0
+
+
+def _streak_frame():
+    """A round spot and a comet-like streak (bright head, long tail) on Poisson background."""
+    g = _geometry()
+    data = _spots_image((128, 128), [(30.0, 30.0)], photons=400.0)
+    rng = np.random.default_rng(3)
+    tail = np.zeros((128, 128))
+    tail[80, 40:52] = np.linspace(120.0, 30.0, 12)
+    tail[81, 41:52] = np.linspace(60.0, 15.0, 11)
+    return g, _frame(data + rng.poisson(tail).astype(np.float32), g)
+
+
+def test_max_separation_drops_streaks_and_keeps_round_spots():
+    g, frame = _streak_frame()
+    off = DispersionFinder(DispersionParams(), g).find(frame)
+    on = DispersionFinder(DispersionParams(max_separation=2.0), g).find(frame)
+    assert len(off) == 2 and len(on) == 1
+    assert abs(on.ss[0] - 30.0) < 0.5 and abs(on.fs[0] - 30.0) < 0.5
+    # another finder's peaks, judged on the same strong spots: NaN where nothing is strong
+    peaks = PeakList(fs=np.r_[off.fs, 100.0], ss=np.r_[off.ss, 100.0], panel=np.r_[off.panel, 0], intensity=np.zeros(3))
+    sep = DispersionFinder(DispersionParams(), g).spot_separation(peaks, frame.data, frame.mask)
+    assert sep.shape == (len(peaks),) and np.isnan(sep[-1])
+    assert np.sum(sep[:-1] > 2.0) == 1 and np.sum(sep[:-1] <= 2.0) == 1
+
+
+def test_max_separation_unset_leaves_records_as_before():
+    assert "max_separation" not in DispersionParams().to_dict()
+    assert DispersionParams(max_separation=2.0).to_dict()["max_separation"] == 2.0
+
+
 @pytest.mark.parametrize("field,value", [("gain", 0.0), ("kernel_size", 0), ("sigma_strong", -1.0),
-                                         ("min_local", 1), ("max_spot_size", 1), ("global_threshold", np.inf)])
+                                         ("min_local", 1), ("max_spot_size", 1), ("global_threshold", np.inf),
+                                         ("max_separation", -1.0)])
 def test_parameters_are_checked_by_name(field, value):
     kwargs = {field: value, **({"min_spot_size": 3} if field == "max_spot_size" else {})}
     with pytest.raises(InputError, match=field):
@@ -165,6 +208,26 @@ def test_reproduces_dials_strong_spots_on_the_real_stills(name, params, recall, 
     reference = open_reference(REAL / "dials").lookup(frame).spots
     matched, _ = match_to_reference(found, reference, 2.0)
     assert matched / len(reference) >= recall and matched / len(found) >= precision, (matched, len(found), len(reference))
+
+
+@real
+def test_dials_peak_centroid_filter_brings_the_pilatus_spots_closer_to_dials():
+    """DIALS drops spots whose brightest pixel is > 2 px from their centroid (streaks on the
+    split-crystal still): with the same filter our spots agree better (measured: precision
+    0.957 -> 0.988 at recall 0.970 -> 0.965)."""
+    from peaknet_bench.evaluate.reference import match_to_reference
+    from peaknet_bench.io.frames import open_frames
+    from peaknet_bench.io.spots import open_reference
+
+    frame = open_frames(REAL / "cbf" / "thau_3_2_0004.cbf.bz2").frame(0)
+    reference = open_reference(REAL / "dials").lookup(frame).spots
+    scores = []
+    for params in (DispersionParams(), DispersionParams(max_separation=2.0)):
+        found = DispersionFinder(params, frame.geometry).find(frame)
+        matched, _ = match_to_reference(found, reference, 2.0)
+        scores.append((matched / len(reference), matched / len(found)))
+    (r0, p0), (r1, p1) = scores
+    assert p1 >= 0.98 > p0 and r1 >= 0.96 and r0 - r1 < 0.01, scores
 
 
 @real

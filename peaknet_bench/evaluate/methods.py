@@ -59,10 +59,12 @@ class ModelKind(FinderKind):
         check_device(device)  # here, before workers start: not as a traceback from inside one
         extraction = ExtractionConfig.from_dict(params or {}, source=params_source or "--params")
         p = weights_file(method)
-        # min_snr always (older results record it alone); other fields where they differ from the defaults
+        # min_snr and max_separation always (results made before either existed ran without it);
+        # other fields where they differ from the defaults
         return MethodSpec(name or Path(method).stem, "model",
                           {"checkpoint": str(p.resolve()), "sha256": sha256_file(p), "device": device,
-                           **extraction.changed(), "min_snr": extraction.min_snr})
+                           **extraction.changed(), "min_snr": extraction.min_snr,
+                           "max_separation": extraction.max_separation})
 
     @classmethod
     def build(cls, spec, geometry, truth_of=None):

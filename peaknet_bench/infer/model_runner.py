@@ -35,6 +35,7 @@ from peaknet_bench.frame import Frame, PeakList
 from peaknet_bench.geometry import Assembler, Geometry
 from peaknet_bench.infer.config import RunnerConfig
 from peaknet_bench.infer.peaks import segmentation_to_peaks, window
+from peaknet_bench.peakfind.dispersion import DispersionFinder, DispersionParams
 
 
 def load_network(model: str | os.PathLike | torch.nn.Module, seed: int = 0,
@@ -81,7 +82,8 @@ class Prepared:
     canvas; `raw` (k, H, W) the raw assembled detector image on the canvas; `offset` the
     canvas origin in assembled-image coordinates (the same for every frame of a geometry);
     `nonfinite` (k,) per frame, the pixels the mask called good that held NaN or ±Inf (they
-    are treated as bad pixels; callers report the count).
+    are treated as bad pixels; callers report the count); `slabs`, `masks` (k, ss, fs) the
+    frames as given (a view, not a copy), for filters that work per panel.
     """
 
     images: torch.Tensor
@@ -89,6 +91,8 @@ class Prepared:
     raw: np.ndarray
     offset: tuple[int, int]
     nonfinite: np.ndarray
+    slabs: np.ndarray | None = None
+    masks: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -119,6 +123,8 @@ class ModelRunner:
         self.net = net
         self.input_norm = model_input_norm(net)
         self.rects = panel_rects(geometry)
+        self._dispersion = DispersionFinder(DispersionParams(), geometry)  # regions for the shape filter
+        self._panels_know_gain = all(p.adu_per_photon for p in geometry.panels)
         self.size = tuple(cfg.size) if cfg.size is not None else tuple(self.assembler.shape)
         if cfg.size is None:
             self.canvas_offset = (0, 0)  # canvas = assembled image
@@ -168,7 +174,8 @@ class ModelRunner:
             self.plan.fill(slab, self.panel_good, raw[i], np.empty((H, W), np.bool_))  # bad pixels kept
 
         self._map(one, range(k))
-        return Prepared(images=images, good=good, raw=raw, offset=self.offset, nonfinite=nonfinite)
+        return Prepared(images=images, good=good, raw=raw, offset=self.offset, nonfinite=nonfinite, slabs=data,
+                        masks=masks)
 
     def _map(self, fn, items) -> list:
         """fn over items, on `host_threads` threads (the numba kernels release the GIL)."""
@@ -232,10 +239,26 @@ class ModelRunner:
         """Per-frame slab peak lists from the canvas segmentation and the raw detector image."""
         # the significance cut (ExtractionConfig.min_snr) reads the local signal-to-noise input
         images = prepared.images.numpy() if self.input_norm.kind != GLOBAL else None
-        return self._map(lambda i: segmentation_to_peaks(
-            segmentation[i], prepared.raw[i], self.assembler, offset=prepared.offset, good=prepared.good[i],
-            config=self.config.extraction, snr=None if images is None else images[i, 0],
-            snr_squash=self.input_norm.squash), range(len(prepared)))
+
+        def one(i: int) -> PeakList:
+            peaks = segmentation_to_peaks(
+                segmentation[i], prepared.raw[i], self.assembler, offset=prepared.offset, good=prepared.good[i],
+                config=self.config.extraction, snr=None if images is None else images[i, 0],
+                snr_squash=self.input_norm.squash)
+            return self._shape_filter(peaks, prepared, i)
+
+        return self._map(one, range(len(prepared)))
+
+    def _shape_filter(self, peaks: PeakList, prepared: Prepared, i: int) -> PeakList:
+        """DIALS' peak-centroid filter (ExtractionConfig.max_separation) on the frame's slab; peaks
+        on no strong spot are kept (the filter has nothing to judge). DIALS' strong-pixel test
+        needs the detector's units per photon, so the filter runs only where the geometry
+        knows them (photon-counting detectors, simulated ones, a .geom's adu_per_photon)."""
+        limit = self.config.extraction.max_separation
+        if limit <= 0 or len(peaks) == 0 or prepared.slabs is None or not self._panels_know_gain:
+            return peaks
+        sep = self._dispersion.spot_separation(peaks, prepared.slabs[i], prepared.masks[i])
+        return peaks.subset(np.flatnonzero(~(sep > limit)))
 
     def run(self, data: np.ndarray, mask: np.ndarray | None = None) -> list[PeakList]:
         """All three stages over (k, ss, fs) slabs, `batch_size` frames at a time."""

@@ -43,6 +43,12 @@ class ExtractionConfig:
     # hence the neighbours.
     global_threshold: float = 0.0
     min_spot_size: int = 2
+    # DIALS' peak-centroid filter (its filter.max_separation, default 2 px; 0: off): a peak is
+    # dropped when, on the strong spot under it (the dispersion finder's strong pixels, DIALS'
+    # defaults), the brightest pixel lies farther than this from the raw-value-weighted centroid:
+    # streaks, split and overlapping spots, which DIALS does not call spots. Needs the detector's
+    # units per photon (the geometry's adu_per_photon); skipped where they are unknown.
+    max_separation: float = 2.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_pixels <= self.max_pixels:
@@ -55,6 +61,8 @@ class ExtractionConfig:
             raise InputError(None, "min_snr", f"expected a finite value >= 0, got {self.min_snr}")
         if not (self.global_threshold >= 0.0 and np.isfinite(self.global_threshold)):
             raise InputError(None, "global_threshold", f"expected a finite value >= 0, got {self.global_threshold}")
+        if not (self.max_separation >= 0.0 and np.isfinite(self.max_separation)):
+            raise InputError(None, "max_separation", f"expected a finite value >= 0, got {self.max_separation}")
         if not 1 <= self.min_spot_size <= 9:
             raise InputError(None, "min_spot_size", f"expected 1..9 (pixels of a 3 x 3 neighbourhood), got {self.min_spot_size}")
 

@@ -3,7 +3,8 @@ byte-offset codec (3x faster than `fabio.open`, which re-parses the header into 
 
 Geometry comes from the Dectris text header (`_array_data.header_contents`): pixel size,
 detector distance, beam centre (pixels from the corner of the first pixel, as DIALS reads
-it), wavelength, count cutoff and sensor thickness. Lab frame as CrystFEL (+z along the
+it), wavelength, count cutoff and sensor thickness. Dectris detectors count photons, so the
+panel's adu_per_photon is 1 (what DIALS assumes for them too). Lab frame as CrystFEL (+z along the
 beam): DIALS/imgCIF put the first pixel's corner at (-bx, +by, -d) with fast = +x and
 slow = -y; rotating by 180° about y gives corner (+bx, +by, +d), fs = -x, ss = -y.
 
@@ -62,7 +63,8 @@ def header_geometry(h: dict[str, Any], shape: tuple[int, int], source: str):
     bx, by = h["beam_xy"]
     energy = WAVELENGTH_EV_A / h["wavelength"][0] if "wavelength" in h else None
     panel = Panel(name="p0", min_fs=0, max_fs=shape[1] - 1, min_ss=0, max_ss=shape[0] - 1,
-                  corner_x=bx, corner_y=by, fs=(-1.0, 0.0, 0.0), ss=(0.0, -1.0, 0.0), res=1.0 / px)
+                  corner_x=bx, corner_y=by, fs=(-1.0, 0.0, 0.0), ss=(0.0, -1.0, 0.0), res=1.0 / px,
+                  adu_per_photon=1.0)
     if "cutoff" in h:
         panel.max_adu = h["cutoff"][0]
     return Geometry(panels=[panel], clen_m=h["distance"][0], photon_energy_ev=energy, source=source)

@@ -55,6 +55,11 @@ class DispersionParams:
     """Smallest spot in pixels [min_spot_size]; DIALS' Auto is 3 for pixel-array detectors."""
     max_spot_size: int = 1000
     """Largest spot in pixels [max_spot_size]."""
+    max_separation: float | None = None
+    """Drop spots whose brightest pixel lies farther (px) than this from their raw-value-weighted
+    centroid [filter.max_separation]: streaks, split and overlapping spots. DIALS' default is 2;
+    None (off) here, so the label rules of the published datasets rebuild unchanged — give 2
+    to agree with a DIALS run."""
     max_peaks: int = 2048
     """Peak budget per frame (the CXI limit); the most intense are kept."""
 
@@ -69,13 +74,20 @@ class DispersionParams:
             ("min_spot_size", self.min_spot_size >= 1, "an integer >= 1"),
             ("max_spot_size", self.max_spot_size >= self.min_spot_size, "an integer >= min_spot_size"),
             ("max_peaks", self.max_peaks >= 1, "an integer >= 1"),
+            ("max_separation", self.max_separation is None or (math.isfinite(self.max_separation)
+                                                                and self.max_separation >= 0), "None or a number >= 0"),
         ]
         for name, ok, expected in checks:
             if not ok:
                 raise InputError(None, name, f"got {getattr(self, name)!r}, expected {expected}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields; max_separation only when set, so records made before it existed (method
+        specs, dataset provenance) read the same."""
+        out = asdict(self)
+        if out["max_separation"] is None:
+            del out["max_separation"]
+        return out
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str | None = None) -> "DispersionParams":
@@ -143,6 +155,26 @@ def strong_pixels(image: np.ndarray, good: np.ndarray, gain: float, params: Disp
     return strong, mean
 
 
+def peak_centroid_separation(image: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """Per labelled spot 1..n: the distance (px) from its brightest pixel to its centroid
+    weighted by the raw pixel values (DIALS' peak-centroid filter, which uses raw values)."""
+    on = np.flatnonzero(labels)
+    lab = labels.ravel()[on]
+    v = image.ravel()[on].astype(np.float64)
+    w = np.clip(v, 0.0, None)
+    rows, cols = np.divmod(on, image.shape[1])
+    wsum = np.maximum(np.bincount(lab, weights=w, minlength=n + 1)[1:], 1e-300)
+    cr = np.bincount(lab, weights=w * rows, minlength=n + 1)[1:] / wsum
+    cc = np.bincount(lab, weights=w * cols, minlength=n + 1)[1:] / wsum
+    order = np.lexsort((v, lab))  # by spot, then value: each spot's last is its brightest
+    last = order[np.r_[np.flatnonzero(np.diff(lab[order])), lab.size - 1]]
+    peak_r = np.zeros(n)
+    peak_c = np.zeros(n)
+    peak_r[lab[last] - 1] = rows[last]
+    peak_c[lab[last] - 1] = cols[last]
+    return np.hypot(peak_r - cr, peak_c - cc)
+
+
 class DispersionFinder:
     """The dispersion spot finder on one detector geometry (each panel thresholded on its own)."""
 
@@ -160,15 +192,20 @@ class DispersionFinder:
             return float(self.params.gain)
         return float(panel.adu_per_photon) if panel.adu_per_photon else 1.0
 
+    def good_pixels(self, data: np.ndarray, mask: np.ndarray | None = None, where: str | None = None) -> np.ndarray:
+        """Usable pixels of a slab: on a panel, not masked (`mask` True = good), finite."""
+        if data.shape != self._static_ok.shape:
+            raise InputError(where, "data", f"slab shape {data.shape} does not match the geometry's "
+                                            f"{self._static_ok.shape}")
+        good = self._static_ok & np.isfinite(data)
+        if mask is not None:
+            good &= np.asarray(mask, bool)
+        return good
+
     def find(self, frame: Frame) -> PeakList:
         """Spots of one frame (slab coordinates, pixel centres at integers)."""
         data = np.asarray(frame.data)
-        if data.shape != self._static_ok.shape:
-            raise InputError(frame.event, "data", f"slab shape {data.shape} does not match the geometry's "
-                                                  f"{self._static_ok.shape}")
-        good = self._static_ok & np.isfinite(data)
-        if frame.mask is not None:
-            good &= np.asarray(frame.mask, bool)
+        good = self.good_pixels(data, frame.mask, frame.event)
         cols: dict[str, list[np.ndarray]] = {c: [] for c in ("fs", "ss", "panel", "intensity", "max_intensity", "npix")}
         for index, p in enumerate(self.geometry.panels):
             sl = (slice(p.min_ss, p.max_ss + 1), slice(p.min_fs, p.max_fs + 1))
@@ -188,6 +225,32 @@ class DispersionFinder:
             out = {c: v[keep] for c, v in out.items()}
         return PeakList(fs=out["fs"], ss=out["ss"], panel=out["panel"].astype(np.int32), intensity=out["intensity"],
                         max_intensity=out["max_intensity"], npix=out["npix"])
+
+    def spot_separation(self, peaks: PeakList, data: np.ndarray, mask: np.ndarray | None = None,
+) -> np.ndarray:
+        """Per peak of `peaks` (any finder's, slab coordinates) on the slab `data`: DIALS'
+        peak-centroid separation of this finder's strong spot under the peak's pixel; NaN where
+        that pixel is not strong. This is how another finder's peaks are held to DIALS'
+        spot-shape filter."""
+        data = np.asarray(data)
+        good = self.good_pixels(data, mask)
+        sep = np.full(len(peaks), np.nan)
+        panel = np.asarray(peaks.panel)
+        fs = np.rint(np.asarray(peaks.fs)).astype(np.int64)
+        ss = np.rint(np.asarray(peaks.ss)).astype(np.int64)
+        for index in np.unique(panel):
+            p = self.geometry.panels[int(index)]
+            sl = (slice(p.min_ss, p.max_ss + 1), slice(p.min_fs, p.max_fs + 1))
+            image = data[sl]
+            strong, _ = strong_pixels(image, good[sl], self.panel_gain(p), self.params)
+            labels, n = ndimage.label(strong, structure=_EIGHT)
+            if n == 0:
+                continue
+            on = np.flatnonzero(panel == index)
+            r = np.clip(ss[on] - p.min_ss, 0, image.shape[0] - 1)
+            c = np.clip(fs[on] - p.min_fs, 0, image.shape[1] - 1)
+            sep[on] = np.r_[np.nan, peak_centroid_separation(image, labels, n)][labels[r, c]]
+        return sep
 
     def _panel_spots(self, image: np.ndarray, good: np.ndarray, gain: float):
         """(ss, fs, intensity, max, npix) of one panel's spots, or None."""
@@ -210,6 +273,8 @@ class DispersionFinder:
         ss = np.bincount(lab, weights=w * rows, minlength=n + 1)[1:] / wsum
         fs = np.bincount(lab, weights=w * cols, minlength=n + 1)[1:] / wsum
         keep = (npix >= self.params.min_spot_size) & (npix <= self.params.max_spot_size)
+        if self.params.max_separation is not None:
+            keep &= peak_centroid_separation(image, labels, n) <= self.params.max_separation
         return ss[keep], fs[keep], intensity[keep], peak[1:][keep], npix[keep]
 
     def __repr__(self) -> str:
