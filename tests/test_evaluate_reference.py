@@ -506,3 +506,41 @@ def test_indexed_refl_places_unassigned_spots_by_image_set_and_counts_lattices(t
     with pytest.raises(InputError) as err:
         open_reference(tmp_path / "indexed.refl")
     assert err.value.where == "column 'id'" and "id -1" in err.value.message
+
+
+def test_on_lattice_marks_peaks_at_the_lattices_reflections_and_measures_chance():
+    """A simulated hit: peaks at its true reflections lie on its lattice; the same peaks moved by
+    a few times the radius mostly do not; the chance level is the covered fraction of the
+    good pixels, small for a sparse lattice."""
+    from peaknet_bench.evaluate.reference import on_lattice
+    from peaknet_bench.sim import Simulator, load_experiment
+
+    sim = Simulator(load_experiment("epix10k-lysozyme"), seed=0)
+    frame = next(f for f in (sim.frame(i) for i in range(20)) if f.truth.crystals and f.truth.foundable.sum() >= 50)
+    refl = frame.truth.reflections.subset(np.flatnonzero(frame.truth.foundable))
+    bases = [c.real_basis() for c in frame.truth.crystals]
+    cell = frame.truth.crystals[0].cell
+    on, chance = on_lattice(refl, bases, cell, frame, 2.0)
+    assert on.mean() >= 0.9 and 0.0 < chance < 0.05
+    shifted = replace(refl, fs=refl.fs + 7.0, ss=refl.ss + 5.0)
+    off, same = on_lattice(shifted, bases, cell, frame, 2.0)
+    assert same == chance and off.mean() < 0.2
+
+
+@real
+def test_extra_peaks_on_the_reference_lattice_are_reported_per_detector():
+    """peakfinder8's CSPAD peaks without a DIALS spot: many are reflections of DIALS' own
+    lattice (a random position almost never is) — precision counts real spots the reference
+    did not call strong."""
+    from peaknet_bench.evaluate.methods import pf8_method
+    from peaknet_bench.evaluate.reference import ReferenceConfig, evaluate_against_reference
+    from peaknet_bench.peakfind import Peakfinder8Params
+
+    r = evaluate_against_reference(pf8_method(Peakfinder8Params(**PF8["cspad"])), [str(CBF / FILES[CSPAD])], DIALS,
+                                   ReferenceConfig(show_progress=False)).to_dict()
+    row = r["frames"][0]
+    lat = r["agreement"]["pooled"]["unmatched_on_reference_lattice"]
+    assert lat["n_unmatched"] == row["n_found"] - row["n_matched"] > 0
+    assert lat["n_on_lattice"] == row["n_unmatched_on_lattice"]
+    assert 0 < lat["fraction_by_chance"] < 0.05 and lat["fraction"] > 5 * lat["fraction_by_chance"]
+    assert lat["fraction_of_matched"] > lat["fraction"]

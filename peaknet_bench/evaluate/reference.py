@@ -16,7 +16,11 @@ stream), per frame and pooled:
 * where the reference indexes too (DIALS ``summary.json``, an indexed ``.refl``, a stream's
   crystals): how many frames the reference indexed and how many of those we index, and
   whether our lattices are the reference's (integer-matrix test + misorientation, the
-  harness' orientation test with the reference's lattices in place of the truth).
+  harness' orientation test with the reference's lattices in place of the truth); and of our
+  peaks without a reference spot, how many lie on the reference's own lattice (a reflection
+  predicted from it within the match radius) against how many a random position would —
+  precision is agreement with the reference's cut, and this tells real spots it did not call
+  strong from noise.
 
 Frames are processed in one process, in order (the finder is built once per distinct
 geometry: files of one detector share it); `workers`/`address` spread the indexing only.
@@ -104,6 +108,12 @@ class ReferenceFrameResult:
     reference_n_lattices: int | None = None
     lattices_agreeing: int | None = None  # our lattices that are one of the reference's
     misorientation_deg: float | None = None  # our first lattice to the reference's closest
+    # found peaks without / with a reference spot that lie within match_radius_px of a reflection
+    # predicted from the reference's lattices, and the fraction of the frame's good pixels that
+    # do (what a random position would score); None where the reference has no lattice
+    n_unmatched_on_lattice: int | None = None
+    n_matched_on_lattice: int | None = None
+    lattice_chance: float | None = None
     find_seconds: float = 0.0
 
 
@@ -132,18 +142,59 @@ class ReferenceResults:
 
 
 # ------------------------------------------------------------------ agreement
-def match_to_reference(found: PeakList, reference: PeakList, radius_px: float) -> tuple[int, np.ndarray]:
-    """(matched pairs, their distances): one-to-one, same panel, distance ≤ `radius_px`."""
+def reference_match(found: PeakList, reference: PeakList, radius_px: float):
+    """The one-to-one match (`engine.peakdiff.FrameMatch`): same panel, distance ≤ `radius_px`."""
     from peaknet_bench.engine.peakdiff import PeakDiffConfig, peakdiff
 
-    m = peakdiff(found, reference, PeakDiffConfig(max_distance=radius_px))
+    return peakdiff(found, reference, PeakDiffConfig(max_distance=radius_px))
+
+
+def match_to_reference(found: PeakList, reference: PeakList, radius_px: float) -> tuple[int, np.ndarray]:
+    """(matched pairs, their distances): one-to-one, same panel, distance ≤ `radius_px`."""
+    m = reference_match(found, reference, radius_px)
     return m.n_matched, m.distance
+
+
+def on_lattice(peaks: PeakList, bases: Sequence[np.ndarray], cell, frame, radius_px: float) -> tuple[np.ndarray, float]:
+    """(per peak: within `radius_px` of a reflection predicted from the lattices `bases` (rows a,
+    b, c, Å, our lab frame; the built-in still prediction with its default profile radius,
+    `cell`'s absences removed), fraction of the frame's good pixels that are): the second is
+    what a peak at a random position would score."""
+    from peaknet_bench.crystal.orientation import Crystal
+    from peaknet_bench.crystal.predict import predict_reflections
+    from peaknet_bench.frame import WAVELENGTH_EV_A
+
+    g = frame.geometry
+    wavelength = WAVELENGTH_EV_A / float(frame.photon_energy_ev)
+    predicted = PeakList.concatenate([predict_reflections(Crystal(np.linalg.inv(np.asarray(b, float)).T, cell), g,
+                                                          wavelength, clen_m=frame.clen_m) for b in bases])
+    covered = np.zeros(g.slab_shape, bool)
+    if len(predicted):
+        # every pixel within the radius of a predicted position, on that reflection's own panel
+        r = int(np.ceil(radius_px))
+        d = np.arange(-r, r + 1)
+        ss = np.rint(predicted.ss).astype(np.int64)[:, None, None] + d[None, :, None]
+        fs = np.rint(predicted.fs).astype(np.int64)[:, None, None] + d[None, None, :]
+        lo_ss, hi_ss, lo_fs, hi_fs = (np.array([getattr(g.panels[int(k)], a) for k in predicted.panel])[:, None, None]
+                                      for a in ("min_ss", "max_ss", "min_fs", "max_fs"))
+        near = np.hypot(ss - predicted.ss[:, None, None], fs - predicted.fs[:, None, None]) <= radius_px
+        near &= (ss >= lo_ss) & (ss <= hi_ss) & (fs >= lo_fs) & (fs <= hi_fs)
+        ss, fs = np.broadcast_arrays(ss, fs)
+        covered[ss[near], fs[near]] = True
+    good = g.panel_map >= 0
+    if frame.mask is not None:
+        good &= np.asarray(frame.mask, bool)
+    chance = float(covered[good].mean()) if good.any() else 0.0
+    rows = np.clip(np.rint(peaks.ss).astype(np.int64), 0, covered.shape[0] - 1)
+    cols = np.clip(np.rint(peaks.fs).astype(np.int64), 0, covered.shape[1] - 1)
+    return covered[rows, cols], chance
 
 
 def agreement_summary(frames: Sequence[ReferenceFrameResult], n_boot: int = 2000, level: float = 0.95,
                       seed: int = 0) -> dict[str, Any]:
     """Pooled counts, recall, precision and F1 over the frames the reference holds, with
-    frame-resampling bootstrap intervals of recall and precision."""
+    frame-resampling bootstrap intervals of recall and precision, and how many of the found
+    peaks without a reference spot lie on the reference's lattice (against chance)."""
     with_ref = [f for f in frames if f.n_reference is not None]
     found = sum(f.n_found for f in with_ref)
     ref = sum(f.n_reference or 0 for f in with_ref)
@@ -159,9 +210,19 @@ def agreement_summary(frames: Sequence[ReferenceFrameResult], n_boot: int = 2000
                                       np.array([f.n_reference for f in r_frames], float), n_boot=n_boot, level=level, seed=seed)
     _, p_lo, p_hi = bootstrap_rate_ci(np.array([f.n_matched for f in p_frames], float),
                                       np.array([f.n_found for f in p_frames], float), n_boot=n_boot, level=level, seed=seed)
+    latt = [f for f in with_ref if f.n_unmatched_on_lattice is not None]
+    extra = sum(f.n_found - f.n_matched for f in latt)
+    on_lattice = None if not latt else {
+        "n_frames": len(latt), "n_unmatched": extra, "n_on_lattice": sum(f.n_unmatched_on_lattice for f in latt),
+        "fraction": sum(f.n_unmatched_on_lattice for f in latt) / extra if extra else None,
+        "fraction_by_chance": sum((f.n_found - f.n_matched) * f.lattice_chance for f in latt) / extra if extra else None,
+        "fraction_of_matched": (sum(f.n_matched_on_lattice for f in latt) / sum(f.n_matched for f in latt)
+                                if sum(f.n_matched for f in latt) else None),
+    }
     return {
         "n_frames": len(frames), "n_frames_in_reference": len(with_ref), "n_found": found, "n_reference": ref,
         "n_matched": matched, "recall": recall, "precision": precision, "f1": f1,
+        "unmatched_on_reference_lattice": on_lattice,
         "ci": {"recall": None if recall is None else {"estimate": recall, "low": r_lo, "high": r_hi, "level": level},
                "precision": None if precision is None else {"estimate": precision, "low": p_lo, "high": p_hi,
                                                             "level": level}},
@@ -312,18 +373,29 @@ def evaluate_against_reference(method: MethodSpec, files, reference, config: Ref
             t2 = time.perf_counter()
             source_s += t1 - t0
             n_ref = None if entry is None else len(entry.spots)
-            matched, dist = match_to_reference(peaks, entry.spots, config.match_radius_px) if entry is not None else (0, np.zeros(0))
+            cell = cell_of_file.get(frame.meta.get("source"), indexers[0][0])
+            latt: dict[str, Any] = {}
+            if entry is None:
+                matched, dist = 0, np.zeros(0)
+            else:
+                m = reference_match(peaks, entry.spots, config.match_radius_px)
+                matched, dist = m.n_matched, m.distance
+                if entry.real_bases:
+                    on, chance = on_lattice(peaks, entry.real_bases, cell, frame, config.match_radius_px)
+                    paired = m.matched_found()
+                    latt = {"n_unmatched_on_lattice": int((on & ~paired).sum()),
+                            "n_matched_on_lattice": int((on & paired).sum()), "lattice_chance": chance}
             rows.append(ReferenceFrameResult(
                 file=str(label), index=int(frame.meta.get("index", pos)), event=str(frame.event),
                 detector=detector_label(frame), n_found=len(peaks), n_reference=n_ref, n_matched=int(matched),
                 recall=matched / n_ref if n_ref else None, precision=matched / len(peaks) if len(peaks) and entry is not None else None,
                 median_distance_px=float(np.median(dist)) if dist.size else None, hit=len(peaks) >= config.min_peaks,
                 reference_indexed=None if entry is None else entry.indexed,
-                reference_n_lattices=None if entry is None else entry.n_lattices, find_seconds=t2 - t1))
+                reference_n_lattices=None if entry is None else entry.n_lattices, find_seconds=t2 - t1, **latt))
             peaks_of.append(peaks)
             beams.append((float(frame.photon_energy_ev), float(frame.clen_m)))
             geometries.append(frame.geometry)
-            cells.append(cell_of_file.get(frame.meta.get("source"), indexers[0][0]))
+            cells.append(cell)
             ref_bases.append([] if entry is None else list(entry.real_bases))
             pbar.update(1)
     find_wall = time.perf_counter() - t_start

@@ -96,6 +96,13 @@ def human_summary(d: dict[str, Any], output: str) -> str:
         agree = "" if ri["n_in_reference_lattice"] is None else f", {ri['n_in_reference_lattice']} in its lattice"
         lines.append(f"reference indexed {ri['n_reference_indexed']} of {ri['n_frames_known']} frames; we index "
                      f"{ri['n_indexed_of_those']} of those{agree} (and {ri['n_indexed_reference_did_not']} it did not)")
+    for name, a in groups:
+        lat = a.get("unmatched_on_reference_lattice")
+        if lat and lat["n_unmatched"]:
+            lines.append(f"{name[:24]}: of {lat['n_unmatched']} peaks without a reference spot, {lat['n_on_lattice']} "
+                         f"({100 * lat['fraction']:.0f} %) lie within {cfg['match_radius_px']:g} px of a reflection "
+                         f"predicted from the reference's lattice (peaks with a reference spot: "
+                         f"{100 * lat['fraction_of_matched']:.0f} %; a random position: {100 * lat['fraction_by_chance']:.1f} %)")
     by_detector = d["metrics"]["by_detector"]
     cells = [("", d["metrics"]["cell"])] if len(by_detector) == 1 else [(f"{k[:24]}: ", v["cell"]) for k, v in by_detector.items()]
     for label, cell in cells:
