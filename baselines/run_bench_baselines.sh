@@ -2,8 +2,9 @@
 # The leaderboard's baseline entries on peaknet-sim-bench 1.0, exactly as they were made.
 # Needs the benchmark frames: peaknet-bench dataset build datasets/peaknet-sim-bench/1.0
 # Run from the repository root with the package's venv on PATH. pf8 and the oracle take a
-# few minutes; the reference student about an hour per benchmark on 2 CPU cores (evaluate
-# --resume continues an interrupted run; --predictions writes the peak lists submit needs).
+# few minutes; the reference student ~16 min (test) and ~30 min (test_ood) on 2 CPU cores
+# (evaluate --resume continues an interrupted run; --predictions writes the peak lists submit
+# needs). New weights for an entry already on the board: submit with --replace ENTRY_ID.
 set -euo pipefail
 A=(--authors "peaknet-bench baselines" --code-url "https://github.com/peaknet-bench/peaknet-bench/tree/main/baselines")
 run() {  # run NAME SPLIT EXPERIMENT DESCRIPTION REFERENCE METHOD-ARGS...
@@ -25,7 +26,7 @@ peaknet-bench leaderboard render
 echo "== pf8 and oracle done ($(date +%T))"
 for s in "test_ood jungfrau4m-thermolysin" "test epix10k-lysozyme"; do
   set -- $s
-  run ref-student $1 $2 "the shipped reference student (trained on Epix10k 2M / Rayonix simulations), no retuning" "" --method baselines/models/ref-student.safetensors
+  run ref-student $1 $2 "the shipped reference student (1.99 M parameters, distilled; trained on peaknet-train 1.3 simulations), no retuning" "" --method baselines/models/ref-student.safetensors
   peaknet-bench leaderboard render
 done
 echo "BASELINES DONE ($(date +%T))"
