@@ -91,8 +91,8 @@ class Prepared:
     raw: np.ndarray
     offset: tuple[int, int]
     nonfinite: np.ndarray
-    slabs: np.ndarray | None = None
-    masks: np.ndarray | None = None
+    slabs: np.ndarray
+    masks: np.ndarray
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -255,7 +255,7 @@ class ModelRunner:
         needs the detector's units per photon, so the filter runs only where the geometry
         knows them (photon-counting detectors, simulated ones, a .geom's adu_per_photon)."""
         limit = self.config.extraction.max_separation
-        if limit <= 0 or len(peaks) == 0 or prepared.slabs is None or not self._panels_know_gain:
+        if limit <= 0 or len(peaks) == 0 or not self._panels_know_gain:
             return peaks
         sep = self._dispersion.spot_separation(peaks, prepared.slabs[i], prepared.masks[i])
         return peaks.subset(np.flatnonzero(~(sep > limit)))
