@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import importlib
 import json
 import math
@@ -595,7 +596,16 @@ class Trainer:
                 "checkpoint": str(self.ckpt_dir / f"step_{self.step:08d}")}
 
     def close(self) -> None:
+        """Leave the process group together and for good.
+
+        The barrier keeps a rank from closing its connections while a peer still talks on them, and
+        the DDP wrapper (its reducer holds the group) goes first: a group that outlives
+        `destroy_process_group` is torn down at interpreter exit, where gloo's threads abort.
+        """
         if self.env.world > 1 and dist.is_initialized():
+            dist.barrier()
+            self.model = self.raw_model
+            gc.collect()
             dist.destroy_process_group()
 
 
