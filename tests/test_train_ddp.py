@@ -34,6 +34,14 @@ def _worker(out_dir: str) -> None:
     torch.save({"state": full_state, "world": tr.env.world, "val": result["val"],
                 "first_batch": tr.stream.state_dict()}, Path(out_dir) / f"rank{rank}.pt")
     tr.close()
+    # nothing may keep the process group alive past close(): a group torn down at interpreter
+    # exit can abort the process (gloo's threads); DDP's reducer is what held it
+    import gc
+
+    from torch.nn.parallel import DistributedDataParallel
+
+    alive = sum(isinstance(o, DistributedDataParallel) for o in gc.get_objects())
+    (Path(out_dir) / f"rank{rank}.closed").write_text(f"{alive}\n")
 
 
 @pytest.mark.parametrize("mode", ["ddp", pytest.param("fsdp", marks=pytest.mark.slow)])
@@ -46,6 +54,8 @@ def test_two_processes_agree(tmp_path, mode):
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=False)
     r1 = torch.load(tmp_path / "rank1.pt", weights_only=False)
     assert r0["world"] == r1["world"] == 2
+    for rank in (0, 1):
+        assert (tmp_path / f"rank{rank}.closed").read_text().strip() == "0", "a DDP wrapper outlived Trainer.close()"
     for k in r0["state"]:
         assert torch.equal(r0["state"][k], r1["state"][k]), k
     # pooled validation metrics are identical on both ranks (synced over the process group)
