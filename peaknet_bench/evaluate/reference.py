@@ -53,6 +53,7 @@ from peaknet_bench.evaluate.metrics import (
     rates,
 )
 from peaknet_bench.frame import HIT_MIN_PEAKS, PeakList
+from peaknet_bench.util import detmath as dm
 from peaknet_bench.util.progress import bar
 
 SCHEMA_NAME = "peaknet-bench-reference-results"
@@ -166,7 +167,7 @@ def on_lattice(peaks: PeakList, bases: Sequence[np.ndarray], cell, frame, radius
 
     g = frame.geometry
     wavelength = WAVELENGTH_EV_A / float(frame.photon_energy_ev)
-    predicted = PeakList.concatenate([predict_reflections(Crystal(np.linalg.inv(np.asarray(b, float)).T, cell), g,
+    predicted = PeakList.concatenate([predict_reflections(Crystal(dm.inv3(np.asarray(b, float)).T, cell), g,
                                                           wavelength, clen_m=frame.clen_m) for b in bases])
     covered = np.zeros(g.slab_shape, bool)
     if len(predicted):

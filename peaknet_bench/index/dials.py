@@ -27,6 +27,7 @@ import numpy as np
 from peaknet_bench.crystal import Crystal, UnitCell
 from peaknet_bench.frame import PeakList, wavelength_a
 from peaknet_bench.index.base import IndexedCrystal, peaks_to_q, prediction_rms_px, ray_directions
+from peaknet_bench.util import detmath as dm
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +219,7 @@ class DialsIndexer:
         out = []
         for lattice, basis in enumerate(result["crystals"]):
             real = np.array(basis, dtype=np.float64) * FLIP  # rows a, b, c in our lab frame
-            crystal = Crystal(astar=np.linalg.inv(real).T, cell=self.cell)
+            crystal = Crystal(astar=dm.inv3(real).T, cell=self.cell)
             mine = rows[rows[:, 1] == lattice]
             members = usable[mine[:, 0]]
             hkl = mine[:, 2:5]

@@ -262,8 +262,8 @@ class ImgCIFLayout:
         clen_mm = float(np.median([c[2] for _, c, _, _ in specs]))
         panels = []
         for p, corner, fast, slow in specs:
-            size = float(np.linalg.norm(fast))
-            if abs(np.linalg.norm(slow) - size) > 1e-9 * size:
+            size = float(dm.norm(fast))
+            if abs(float(dm.norm(slow)) - size) > 1e-9 * size:
                 raise InputError(self.source, f"panel {p.name}", "non-square pixels; expected square pixels")
             fs0 = self.fs0[p.array_id] + p.ranges[1][0]
             dims = self.arrays[p.array_id]

@@ -224,8 +224,8 @@ class NXmxReader(FrameReader):
         clen = float(np.median([s[5][2] for s in specs]))
         panels = []
         for name, ss0, fs0, nss, nfs, corner, fast, slow in specs:
-            px = float(np.linalg.norm(fast))
-            if px <= 0 or abs(np.linalg.norm(slow) - px) > 1e-6 * px:
+            px = float(dm.norm(fast))
+            if px <= 0 or abs(float(dm.norm(slow)) - px) > 1e-6 * px:
                 raise InputError(self.path, name, "pixel directions have zero or unequal lengths; expected square pixels")
             panels.append(Panel(name=name.replace("/", "_"), min_fs=fs0, max_fs=fs0 + nfs - 1, min_ss=ss0,
                                 max_ss=ss0 + nss - 1, corner_x=float(corner[0] / px), corner_y=float(corner[1] / px),

@@ -44,6 +44,7 @@ import numpy as np
 
 from peaknet_bench.errors import InputError
 from peaknet_bench.frame import Frame, PeakList
+from peaknet_bench.util import detmath as dm
 
 FLIP = np.diag([-1.0, 1.0, -1.0])  # DIALS lab frame (beam along −z) -> ours (beam along +z)
 DIALS_HALF_PIXEL = 0.5  # DIALS: centre of pixel (i, j) at (i + 0.5, j + 0.5)
@@ -324,7 +325,7 @@ class DialsReference(SpotReference):
         for k, lattice in enumerate([s, *s.get("additional_lattices", [])]):
             try:
                 a = FLIP @ np.array(lattice["A_matrix"], float).reshape(3, 3)  # columns a*, b*, c*
-                out.append((np.linalg.inv(a), np.array(lattice["unit_cell"], float).reshape(6)))
+                out.append((dm.inv3(a), np.array(lattice["unit_cell"], float).reshape(6)))
             except (KeyError, ValueError, TypeError, np.linalg.LinAlgError) as exc:
                 raise InputError(where, f"{name} lattice {k + 1} A_matrix/unit_cell",
                                  f"expected 9 numbers of an invertible A matrix and 6 cell parameters ({exc})") from None
@@ -821,7 +822,7 @@ class StreamReference(SpotReference):
         bases = []
         for astar in chunk.astars:
             try:
-                bases.append(np.linalg.inv(astar).T)
+                bases.append(dm.inv3(astar).T)
             except np.linalg.LinAlgError:
                 raise InputError(self.path, f"chunk at line {chunk.line} crystal", "singular astar/bstar/cstar") from None
         return ReferenceFrame(spots, indexed=bool(chunk.astars), n_lattices=len(chunk.astars),

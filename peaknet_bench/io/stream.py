@@ -28,6 +28,7 @@ from peaknet_bench.errors import InputError
 from peaknet_bench.frame import PeakList, wavelength_a
 from peaknet_bench.io._pending import AtomicWriterMixin, PendingFile
 from peaknet_bench.io._tables import parse_table_bytes
+from peaknet_bench.util import detmath as dm
 
 if TYPE_CHECKING:
     from peaknet_bench.geometry import Geometry
@@ -93,7 +94,7 @@ def cell_from_reciprocal(astar: np.ndarray) -> tuple[float, float, float, float,
     """(a, b, c) in Å and (α, β, γ) in degrees from reciprocal basis rows a*, b*, c* (Å⁻¹)."""
     from peaknet_bench.crystal.cell import parameters_of_basis
 
-    return parameters_of_basis(np.linalg.inv(np.asarray(astar, dtype=np.float64)).T)
+    return parameters_of_basis(dm.inv3(np.asarray(astar, dtype=np.float64)).T)
 
 
 @dataclass
