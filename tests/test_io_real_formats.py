@@ -96,7 +96,8 @@ def test_pilatus_geometry_and_parallax_match_dials(frames) -> None:
     assert g.n_panels == 1 and g.slab_shape == (2527, 2463)
     p = g.panels[0]
     assert (p.corner_x, p.corner_y, p.res) == (1261.61, 1306.96, pytest.approx(1 / 172e-6))
-    assert p.adu_per_photon == 1.0  # a Dectris detector counts photons
+    assert p.adu_per_photon == 1.0 and g.counts_photons is True  # a Dectris detector counts photons
+    assert frames["idx-20130301060858401"].geometry.counts_photons is False  # the file names a CS PAD
     assert f.clen_m == 0.351 and f.photon_energy_ev == pytest.approx(12398.42 / 0.96859)
     fs_exp, ss_exp, panel, points, rays = _predicted(f, "thau_3_2_0001")
     _, fs, ss = g.ray_to_slab(points)  # DIALS' recorded positions, flat-mapped: pure geometry
@@ -269,6 +270,20 @@ def test_nxmx_master_and_bitshuffle_data(tmp_path: Path) -> None:
     pos = g.lab_position_m(np.array([0.0, 0.0]), np.array([0.0, 20.0]))
     np.testing.assert_allclose(pos[0], [-1.5e-3 - 37.5e-6, 1e-3 - 37.5e-6, 0.2], atol=1e-12)
     np.testing.assert_allclose(pos[1], [0.5e-3 - 37.5e-6, -1e-3 - 37.5e-6, 0.2], atol=1e-12)
+    assert g.counts_photons is None  # the file does not name its detector
+    (tmp_path / "named").mkdir()
+    named, _, _ = _write_nxmx(tmp_path / "named")
+    with h5py.File(named, "a") as f:
+        f["entry/instrument/detector/description"] = "Dectris EIGER2 Si 16M"
+    assert open_frames(named).frame(0).geometry.counts_photons is True
+
+
+def test_detector_kind_from_the_name_a_file_gives() -> None:
+    from peaknet_bench.geometry.model import counts_photons
+
+    assert [counts_photons(n) for n in ("PILATUS3 6M, S/N 60-0119", "Dectris EIGER2 XE 16M", "CS PAD",
+                                        "MX340-HS", "JUNGFRAU 4M", None, "", "?")] == \
+        [True, True, False, False, False, None, None, None]
 
 
 def test_nxmx_missing_link_and_unknown_layout(tmp_path: Path) -> None:

@@ -18,6 +18,19 @@ from peaknet_bench.errors import InputError
 from peaknet_bench.util import detmath as dm
 
 
+# Detector names (as files write them) of photon-counting detectors; any other named detector integrates.
+_COUNTING_NAMES = ("PILATUS", "EIGER", "XPAD", "MEDIPIX", "TIMEPIX", "LAMBDA", "MYTHEN")
+
+
+def counts_photons(detector_name: str | None) -> bool | None:
+    """Whether a detector a file names (imgCIF ``_diffrn_detector.type``, NeXus ``description``)
+    counts photons; None when the file names none."""
+    if detector_name is None or not detector_name.strip() or detector_name.strip() in (".", "?"):
+        return None
+    name = detector_name.upper()
+    return any(k in name for k in _COUNTING_NAMES)
+
+
 @dataclass
 class Panel:
     """One rectangular panel of the data array placed in the lab frame."""
@@ -134,6 +147,12 @@ class Geometry:
     # (frame, module * ss, fs). None for ordinary 2-D slabs.
     stack_ss: int | None = None
     source: str | None = None  # file name or preset name, for error messages
+    # True: a photon-counting detector (Pilatus, Eiger: each photon one count, charge sharing
+    # suppressed by the counting threshold, so a spot may be a single pixel); False: a
+    # charge-integrating one (CSPAD, ePix, Jungfrau, AGIPD, CCDs: a photon's charge and the
+    # optics spread every spot over neighbours); None: unknown (a CrystFEL .geom has no such
+    # key). Set by the presets and by readers whose files name the detector.
+    counts_photons: bool | None = None
 
     # ------------------------------------------------------------------ layout
     def __post_init__(self) -> None:
@@ -164,10 +183,10 @@ class Geometry:
         if self.clen_m is not None:
             self.panel_clen_m()  # checks clen + coffset of every panel
 
-    def __eq__(self, other: object) -> bool:  # ignore caches and the source label
+    def __eq__(self, other: object) -> bool:  # what a CrystFEL .geom holds: not the source label or detector kind
         if not isinstance(other, Geometry):
             return NotImplemented
-        keys = [k for k in self.__dataclass_fields__ if k != "source"]
+        keys = [k for k in self.__dataclass_fields__ if k not in ("source", "counts_photons")]
         return all(getattr(self, k) == getattr(other, k) for k in keys)
 
     __hash__ = None  # mutable

@@ -57,7 +57,7 @@ def epix10k2m(clen_m: float = 0.1, photon_energy_ev: float | None = 9500.0) -> G
         panels=panels, clen_m=clen_m, photon_energy_ev=photon_energy_ev,
         groups=groups, rigid_groups={f"p{m}": groups[f"p{m}"] for m in range(16)},
         header={"data": "/entry_1/data_1/data", "dim0": "%", "dim1": "ss", "dim2": "fs"},
-        source="epix10k2m",
+        source="epix10k2m", counts_photons=False,
     )
 
 
@@ -98,7 +98,7 @@ def jungfrau4m(clen_m: float = 0.1, photon_energy_ev: float | None = 12000.0) ->
         panels=panels, clen_m=clen_m, photon_energy_ev=photon_energy_ev, groups=groups,
         rigid_groups={f"m{m}": groups[f"m{m}"] for m in range(8)},
         header={"data": "/entry_1/data_1/data", "dim0": "%", "dim1": "ss", "dim2": "fs"},
-        source="jungfrau4m",
+        source="jungfrau4m", counts_photons=False,
     )
 
 
@@ -113,7 +113,7 @@ def rayonix_mx340_4x4(clen_m: float = 0.15, photon_energy_ev: float | None = 950
     return Geometry(
         panels=[panel], clen_m=clen_m, photon_energy_ev=photon_energy_ev,
         header={"data": "/entry_1/data_1/data", "dim0": "%", "dim1": "ss", "dim2": "fs"},
-        source="rayonix-mx340-4x4",
+        source="rayonix-mx340-4x4", counts_photons=False,
     )
 
 
@@ -138,7 +138,7 @@ def pilatus6m(clen_m: float = 0.2, photon_energy_ev: float | None = 12700.0) -> 
     return Geometry(
         panels=panels, clen_m=clen_m, photon_energy_ev=photon_energy_ev,
         header={"data": "/entry_1/data_1/data", "dim0": "%", "dim1": "ss", "dim2": "fs"},
-        source="pilatus6m",
+        source="pilatus6m", counts_photons=True,
     )
 
 
@@ -153,7 +153,7 @@ def cspad(clen_m: float = 0.13, photon_energy_ev: float | None = 9500.0) -> Geom
 
     path = files("peaknet_bench.geometry") / "data" / "cspad-cxi.geom"
     geom = parse_geom_text(path.read_text(), source="cspad")
-    return dataclasses.replace(geom, clen_m=clen_m, photon_energy_ev=photon_energy_ev)
+    return dataclasses.replace(geom, clen_m=clen_m, photon_energy_ev=photon_energy_ev, counts_photons=False)
 
 
 PRESETS: dict[str, Callable[..., Geometry]] = {

@@ -232,6 +232,7 @@ class ImgCIFLayout:
     # ---------------------------------------------------------------- geometry
     def geometry(self):
         from peaknet_bench.geometry import Geometry, Panel
+        from peaknet_bench.geometry.model import counts_photons
 
         tree = AxisTree(self.block, self.source)
         src = tree.source_direction()
@@ -277,7 +278,8 @@ class ImgCIFLayout:
             ))
         wavelength = self.block.value("diffrn_radiation_wavelength", "wavelength")
         energy = WAVELENGTH_EV_A / float(wavelength) if wavelength not in (None, ".", "?") else None
-        return Geometry(panels=panels, clen_m=clen_mm * 1e-3, photon_energy_ev=energy, source=self.source)
+        return Geometry(panels=panels, clen_m=clen_mm * 1e-3, photon_energy_ev=energy, source=self.source,
+                        counts_photons=counts_photons(self.block.value("diffrn_detector", "type")))
 
     # ---------------------------------------------------------------- data
     def decode(self) -> tuple[np.ndarray, np.ndarray]:

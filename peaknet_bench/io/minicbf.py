@@ -56,6 +56,7 @@ def parse_header(text: str, source: str) -> dict[str, Any]:
 def header_geometry(h: dict[str, Any], shape: tuple[int, int], source: str):
     """A one-panel Geometry from parsed header numbers and the (ss, fs) data shape."""
     from peaknet_bench.geometry import Geometry, Panel
+    from peaknet_bench.geometry.model import counts_photons
 
     px, py = h["pixel_size"]
     if abs(px - py) > 1e-12 * max(px, py):
@@ -67,7 +68,10 @@ def header_geometry(h: dict[str, Any], shape: tuple[int, int], source: str):
                   adu_per_photon=1.0)
     if "cutoff" in h:
         panel.max_adu = h["cutoff"][0]
-    return Geometry(panels=[panel], clen_m=h["distance"][0], photon_energy_ev=energy, source=source)
+    # miniCBF is Dectris' format: its detectors count photons (a header naming another says so)
+    name = h.get("detector")
+    return Geometry(panels=[panel], clen_m=h["distance"][0], photon_energy_ev=energy, source=source,
+                    counts_photons=True if not name else counts_photons(name))
 
 
 @register_reader

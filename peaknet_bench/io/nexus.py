@@ -192,6 +192,7 @@ class NXmxReader(FrameReader):
 
     def file_geometry(self):
         from peaknet_bench.geometry import Geometry, Panel
+        from peaknet_bench.geometry.model import counts_photons
 
         self._file()
         chain = _Chain(self._f, self.path)
@@ -231,7 +232,16 @@ class NXmxReader(FrameReader):
                                 max_ss=ss0 + nss - 1, corner_x=float(corner[0] / px), corner_y=float(corner[1] / px),
                                 fs=tuple(float(v) for v in fast / px), ss=tuple(float(v) for v in slow / px),
                                 res=1.0 / px, coffset=float(corner[2] - clen)))
-        return Geometry(panels=panels, clen_m=clen, photon_energy_ev=self._energy(), source=self.path)
+        return Geometry(panels=panels, clen_m=clen, photon_energy_ev=self._energy(), source=self.path,
+                        counts_photons=counts_photons(self._detector_description()))
+
+    def _detector_description(self) -> str | None:
+        """NXdetector/description (e.g. "Dectris EIGER2 Si 16M"), or None."""
+        if "description" not in self._det:
+            return None
+        value = self._det["description"][()]
+        value = value.reshape(-1)[0] if isinstance(value, np.ndarray) and value.size else value
+        return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
     def _energy(self) -> float | None:
         for path in ("instrument/beam/incident_wavelength", "sample/beam/incident_wavelength",
