@@ -58,9 +58,9 @@ def test_significance_cut_reads_the_local_snr_input():
     squash = 10.0
     x = squash * np.arcsinh(z / squash)  # what the model saw
     img = np.where(seg, 50.0, 1.0)
-    out = extract_peaks(seg, img, snr=x, snr_squash=squash, config=ExtractionConfig(min_snr=0.0))
+    out = extract_peaks(seg, img, snr=x, snr_squash=squash, config=ExtractionConfig(min_snr=0.0, min_pixel_snr=0.0))
     assert out["snr"].tolist() == pytest.approx([8.0, 18.0])
-    cut = extract_peaks(seg, img, snr=x, snr_squash=squash, config=ExtractionConfig(min_snr=10.0))
+    cut = extract_peaks(seg, img, snr=x, snr_squash=squash, config=ExtractionConfig(min_snr=10.0, min_pixel_snr=0.0))
     assert cut["row"].tolist() == pytest.approx([11.0]) and cut["snr"].tolist() == pytest.approx([18.0])
     assert ExtractionConfig().min_snr == 10.0  # the default cut
     assert len(extract_peaks(seg, img)["row"]) == 2 and "snr" not in extract_peaks(seg, img)
@@ -88,6 +88,33 @@ def test_global_threshold_counts_pixels_over_it_around_each_component():
     good[4, 3] = False  # the spot's second pixel is bad: it no longer counts
     masked = extract_peaks(seg, img, good=good, config=ExtractionConfig(global_threshold=100.0))
     assert masked["row"].tolist() == pytest.approx([15.0])
+
+
+def test_two_pixel_cut_counts_pixels_over_a_local_snr():
+    """A spot is more than one bright pixel: with min_pixel_snr, a component is kept when at
+    least min_spot_size pixels of it and its 8-neighbours lie that many local sigmas up (the
+    model's squashed local-SNR input, unsquashed for the comparison); a lone bright pixel, the
+    signature of a zinger or a hot pixel, goes however bright it is."""
+    squash = 10.0
+    z = np.zeros((20, 20))
+    seg = np.zeros((20, 20), bool)
+    seg[3, 3], z[3, 3], z[3, 4] = True, 60.0, 12.0  # a sharp spot: its neighbour is 12 sigma up
+    seg[10, 10], z[10, 10], z[11, 10] = True, 1000.0, 3.0  # a lone pixel, 1000 sigma
+    seg[15, 14:16], z[15, 14:16] = True, 11.5  # two pixels of the component itself
+    img = np.where(seg, 50.0, 1.0)
+    x = squash * np.arcsinh(z / squash)
+    off = extract_peaks(seg, img, snr=x, snr_squash=squash, config=ExtractionConfig(min_snr=0.0, min_pixel_snr=0.0))
+    assert len(off["row"]) == 3
+    kept = extract_peaks(seg, img, snr=x, snr_squash=squash, config=ExtractionConfig(min_snr=0.0, min_pixel_snr=11.0))
+    assert kept["row"].tolist() == pytest.approx([3.0, 15.0])
+    strict = extract_peaks(seg, img, snr=x, snr_squash=squash, config=ExtractionConfig(min_snr=0.0, min_pixel_snr=12.5))
+    assert len(strict["row"]) == 0  # 12 and 11.5 sigma are under 12.5
+    good = np.ones_like(seg)
+    good[3, 4] = False  # a bad pixel never counts
+    masked = extract_peaks(seg, img, good=good, snr=x, snr_squash=squash,
+                           config=ExtractionConfig(min_snr=0.0, min_pixel_snr=11.0))
+    assert masked["row"].tolist() == pytest.approx([15.0])
+    assert ExtractionConfig().min_pixel_snr == 11.0  # the default (on charge-integrating detectors)
 
 
 def test_bad_pixels_excluded():
@@ -167,6 +194,7 @@ def test_extraction_config_from_a_mapping_checks_names_and_values():
     for bad, field in (({"min_snr": -1}, "min_snr"), ({"min_snr": float("nan")}, "min_snr"),
                        ({"min_pixels": 5, "max_pixels": 4}, "min_pixels"), ({"max_peaks": 0}, "max_peaks"),
                        ({"background_ring": 0}, "background_ring"), ({"global_threshold": -1}, "global_threshold"),
-                       ({"min_spot_size": 0}, "min_spot_size"), ({"max_separation": -1}, "max_separation")):
+                       ({"min_spot_size": 0}, "min_spot_size"), ({"max_separation": -1}, "max_separation"),
+                       ({"min_pixel_snr": -1}, "min_pixel_snr")):
         with pytest.raises(InputError, match=f"x.yaml: {field}"):
             ExtractionConfig.from_dict(bad, source="x.yaml")

@@ -351,3 +351,20 @@ def test_store_source_and_runner_match_the_training_dataset(tmp_path, size):
         assert chunk["event"][i] == item["metadata"]["event"]
         np.testing.assert_array_equal(prepared.images[i].numpy(), item["image"].numpy())
         np.testing.assert_array_equal(prepared.good[i], item["mask"].numpy())
+
+
+def test_two_pixel_cut_applies_to_charge_integrating_detectors_only(run):
+    """ExtractionConfig.min_pixel_snr is for detectors whose spots always spread over
+    neighbours: the runner keeps it where the geometry integrates charge and drops it for a
+    photon-counting detector or one of unknown kind (a CrystFEL .geom says neither)."""
+    import dataclasses
+
+    from peaknet_bench.geometry import preset
+
+    _, geom, _ = run
+    assert geom.counts_photons is None  # read from a .geom
+    kinds = {kind: ModelRunner(BrightNet(), dataclasses.replace(geom, counts_photons=kind)).extraction().min_pixel_snr
+             for kind in (False, True, None)}
+    assert kinds == {False: 11.0, True: 0.0, None: 0.0}
+    assert preset("pilatus6m").counts_photons is True
+    assert not any(preset(name).counts_photons for name in ("cspad", "epix10k2m", "jungfrau4m", "rayonix-mx340-4x4"))

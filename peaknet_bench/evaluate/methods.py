@@ -35,6 +35,10 @@ __all__ = ["CXIPeaksFinder", "MethodSpec", "ModelKind", "OracleFinder", "build_f
            "pf8_method", "sha256_file", "sha256_text"]
 
 
+# ExtractionConfig's cuts, which every model method records (spec) and reads back as off when absent (build).
+_RECORDED_CUTS = ("min_snr", "max_separation", "min_pixel_snr")
+
+
 class ModelKind(FinderKind):
     """A PeakNet checkpoint (.safetensors file or checkpoint directory), identified by its sha256,
     run with exactly the training preprocessing and the inference pipeline's peak extraction."""
@@ -59,12 +63,10 @@ class ModelKind(FinderKind):
         check_device(device)  # here, before workers start: not as a traceback from inside one
         extraction = ExtractionConfig.from_dict(params or {}, source=params_source or "--params")
         p = weights_file(method)
-        # min_snr and max_separation always (results made before either existed ran without it);
-        # other fields where they differ from the defaults
+        # the cuts always, other fields where they differ from the defaults
         return MethodSpec(name or Path(method).stem, "model",
                           {"checkpoint": str(p.resolve()), "sha256": sha256_file(p), "device": device,
-                           **extraction.changed(), "min_snr": extraction.min_snr,
-                           "max_separation": extraction.max_separation})
+                           **extraction.changed(), **{cut: getattr(extraction, cut) for cut in _RECORDED_CUTS}})
 
     @classmethod
     def build(cls, spec, geometry, truth_of=None):
@@ -72,7 +74,9 @@ class ModelKind(FinderKind):
         from peaknet_bench.infer.model_runner import ModelPeakFinder
         from peaknet_bench.infer.peaks import ExtractionConfig
 
-        extraction = ExtractionConfig.from_dict(
-            {k: v for k, v in spec.params.items() if k not in ("checkpoint", "sha256", "device")}, source=f"method {spec.name}")
+        values = {k: v for k, v in spec.params.items() if k not in ("checkpoint", "sha256", "device")}
+        for cut in _RECORDED_CUTS:  # a spec recorded before a cut existed ran without it
+            values.setdefault(cut, 0.0)
+        extraction = ExtractionConfig.from_dict(values, source=f"method {spec.name}")
         return ModelPeakFinder(spec.params["checkpoint"], geometry, RunnerConfig(
             device=spec.params.get("device", "cpu"), batch_size=1, extraction=extraction), name=spec.name)

@@ -17,6 +17,7 @@ z-scored one), so intensities are real background-subtracted ADU integrals.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import tempfile
@@ -34,7 +35,7 @@ from peaknet_bench.errors import InputError
 from peaknet_bench.frame import Frame, PeakList
 from peaknet_bench.geometry import Assembler, Geometry
 from peaknet_bench.infer.config import RunnerConfig
-from peaknet_bench.infer.peaks import segmentation_to_peaks, window
+from peaknet_bench.infer.peaks import ExtractionConfig, segmentation_to_peaks, window
 from peaknet_bench.peakfind.dispersion import DispersionFinder, DispersionParams
 
 
@@ -240,14 +241,26 @@ class ModelRunner:
         # the significance cut (ExtractionConfig.min_snr) reads the local signal-to-noise input
         images = prepared.images.numpy() if self.input_norm.kind != GLOBAL else None
 
+        extraction = self.extraction()
+
         def one(i: int) -> PeakList:
             peaks = segmentation_to_peaks(
                 segmentation[i], prepared.raw[i], self.assembler, offset=prepared.offset, good=prepared.good[i],
-                config=self.config.extraction, snr=None if images is None else images[i, 0],
+                config=extraction, snr=None if images is None else images[i, 0],
                 snr_squash=self.input_norm.squash)
             return self._shape_filter(peaks, prepared, i)
 
         return self._map(one, range(len(prepared)))
+
+    def extraction(self) -> ExtractionConfig:
+        """The extraction rules as they apply to this detector: the two-pixel cut
+        (`min_pixel_snr`) only where the detector is known to integrate charge, whose spots
+        always spread over neighbours; a photon-counting detector's may be one pixel, and an
+        unknown detector (a CrystFEL .geom) keeps them."""
+        cfg = self.config.extraction
+        if self.geometry.counts_photons is False or cfg.min_pixel_snr == 0:
+            return cfg
+        return dataclasses.replace(cfg, min_pixel_snr=0.0)
 
     def _shape_filter(self, peaks: PeakList, prepared: Prepared, i: int) -> PeakList:
         """DIALS' peak-centroid filter (ExtractionConfig.max_separation) on the frame's slab; peaks
